@@ -1,0 +1,25 @@
+"""Settings from flags and environment variables, in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+
+def shipped_knowledge() -> Path:
+    """The knowledge folder installed with the package (``knowledge/`` of the project)."""
+    return Path(str(resources.files("faqbot_knowledge")))
+
+
+@dataclass(frozen=True)
+class Settings:
+    knowledge: Path
+    top_k: int = 3
+    skip_bad: bool = False
+
+    @classmethod
+    def from_env(cls, knowledge: str | None = None, top_k: int | None = None, skip_bad: bool = False) -> "Settings":
+        folder = knowledge or os.environ.get("FAQBOT_KNOWLEDGE") or shipped_knowledge()
+        return cls(Path(folder), top_k if top_k is not None else 3, skip_bad)

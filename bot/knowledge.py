@@ -1,0 +1,350 @@
+"""Knowledge folder → question-and-answer passages.
+
+Articles (.txt/.md) are cleaned of site noise and cut where the meaning changes:
+one passage per section or numbered item, the chain of headings as its question.
+Curated Q&A files (.csv/.jsonl) become passages as they are. Similar questions
+(相似问) from ``*.similar.txt`` files join the passage they name. Knows nothing of
+ranking or front ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+HEADING_SEPARATOR = " › "
+ARTICLE_SUFFIXES = (".txt", ".md")
+QA_SUFFIXES = (".csv", ".jsonl")
+SIMILAR_SUFFIX = ".similar.txt"
+MAX_FILE_BYTES = 5_000_000
+CONCLUSION_HEADING = "结语"
+
+_SENTENCE_END = "。！？!?；;：:，,、…）)”\"】"
+_NUMBERED_ITEM = re.compile(r"^(\d{1,2})\s*[.、．)）]\s*(\S.*)$")
+_FIGURE_CAPTION = re.compile(r"\s图\s*\d{1,2}$")
+_AUTHOR_LINE = re.compile(r"^作者\s*[:：].{0,40}$")
+_LEGAL_NOTICE = re.compile(r"^【?用户内容法律责任告知】?")
+_FICTION_NOTICE = re.compile(r"本文所有信息均为虚构")
+_SITE_FURNITURE = re.compile(
+    r"^(站内文章|相关文章|相关阅读|推荐阅读|上一篇.*|下一篇.*|返回顶部|分享到.*|点击.{0,6}阅读.*|版权所有.*|Copyright.*)$",
+    re.IGNORECASE,
+)
+_INLINE_LEAD = re.compile(r"^([^，,。；;：:]{2,14})。(.{10,})$")
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
+
+
+class KnowledgeError(Exception):
+    """A knowledge file that cannot be used; the message names the file (and line)."""
+
+    def __init__(self, path: Path | str, reason: str, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.reason = reason
+        where = f"{self.path.name}:{line}" if line else self.path.name
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One answer unit: the heading chain is the question it answers."""
+
+    id: str
+    source: str
+    headings: tuple[str, ...]
+    answer: str
+    similar: tuple[str, ...] = ()
+
+    @property
+    def question(self) -> str:
+        return HEADING_SEPARATOR.join(self.headings)
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Everything loaded from a folder: passages, the articles' own notices, what was skipped."""
+
+    passages: tuple[Passage, ...]
+    notices: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    encodings: dict[str, str] = field(default_factory=dict)
+
+
+def passage_id(source: str, headings: tuple[str, ...]) -> str:
+    """Stable id from the file stem and heading chain, never from position."""
+    digest = hashlib.sha1(HEADING_SEPARATOR.join(headings).encode("utf-8")).hexdigest()[:10]
+    return f"{Path(source).stem}#{digest}"
+
+
+def read_text(path: Path) -> tuple[str, str]:
+    """Decode a file as UTF-8 (with or without BOM) or GB18030; refuse binary, empty or huge files."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise KnowledgeError(path, f"file too large ({size:,} bytes; limit {MAX_FILE_BYTES:,})")
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise KnowledgeError(path, "binary file (contains NUL bytes)")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if not text.strip():
+            raise KnowledgeError(path, "empty file")
+        return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise KnowledgeError(path, "not valid UTF-8 or GB18030 text", line) from None
+    raise KnowledgeError(path, "not valid UTF-8 or GB18030 text")
+
+
+def clean_lines(text: str) -> tuple[list[str], list[str]]:
+    """Strip site noise; return (content lines, the article's own fiction notices)."""
+    lines: list[str] = []
+    notices: list[str] = []
+    for raw in text.split("\n"):
+        line = raw.strip().replace("\u3000", " ")
+        if not line:
+            continue
+        if _LEGAL_NOTICE.match(line) or _SITE_FURNITURE.match(line) or _AUTHOR_LINE.match(line):
+            continue
+        if _FIGURE_CAPTION.search(line) and not any(mark in line for mark in "。，,"):
+            continue
+        if _FICTION_NOTICE.search(line):
+            notices.append(line.strip("()（）"))
+            continue
+        if lines and line == lines[-1]:
+            continue
+        lines.append(line)
+    return lines, notices
+
+
+def _is_heading(line: str) -> bool:
+    return len(line) <= 40 and line[-1] not in _SENTENCE_END and "。" not in line
+
+
+def _numbered_item(line: str) -> str | None:
+    match = _NUMBERED_ITEM.match(line)
+    if match and _is_heading(match.group(2)):
+        return match.group(2).strip()
+    return None
+
+
+@dataclass
+class _Block:
+    headings: tuple[str, ...]
+    paragraphs: list[str]
+
+
+def _blocks_of_plain_article(lines: list[str]) -> list[_Block]:
+    """Title, sections and numbered items → blocks of paragraphs under a heading chain."""
+    title, body = lines[0], lines[1:]
+    blocks = [_Block((title,), [])]
+    section: str | None = None
+    for line in body:
+        item = _numbered_item(line)
+        if item is not None:
+            blocks.append(_Block((title, section, item) if section else (title, item), []))
+        elif _is_heading(line):
+            section = line
+            blocks.append(_Block((title, section), []))
+        else:
+            blocks[-1].paragraphs.append(line)
+    return blocks
+
+
+def _blocks_of_markdown(lines: list[str]) -> list[_Block]:
+    """Markdown '#' headings give the chain directly; numbered items nest under them."""
+    chain: list[str] = []
+    blocks: list[_Block] = []
+    for line in lines:
+        match = _MD_HEADING.match(line)
+        if match:
+            level = len(match.group(1))
+            chain = chain[: level - 1] + [match.group(2)]
+            blocks.append(_Block(tuple(chain), []))
+            continue
+        item = _numbered_item(line)
+        if item is not None and chain:
+            blocks.append(_Block((*chain, item), []))
+        elif blocks:
+            blocks[-1].paragraphs.append(line)
+        else:
+            chain = [line]
+            blocks.append(_Block((line,), []))
+    return blocks
+
+
+def _split_inline_leads(block: _Block) -> list[_Block]:
+    """A run of ≥2 paragraphs opening with a short lead sentence ("系统的规则限制。…") is a list:
+    each such paragraph becomes its own item under the block's chain."""
+    leads = [_INLINE_LEAD.match(p) for p in block.paragraphs]
+    run = max((len(s) for s in "".join("x" if m else " " for m in leads).split()), default=0)
+    if run < 2:
+        return [block]
+    out = [_Block(block.headings, [])]
+    for paragraph, lead in zip(block.paragraphs, leads):
+        if lead:
+            out.append(_Block((*block.headings, lead.group(1)), [lead.group(2)]))
+        else:
+            out[-1].paragraphs.append(paragraph)
+    return out
+
+
+def _split_conclusion(blocks: list[_Block]) -> list[_Block]:
+    """The article's closing paragraphs trail its last numbered item; give them their own passage."""
+    last = blocks[-1] if blocks else None
+    if last is None or len(last.headings) < 3 or len(last.paragraphs) < 2:
+        return blocks
+    closing = _Block((last.headings[0], CONCLUSION_HEADING), last.paragraphs[1:])
+    return [*blocks[:-1], _Block(last.headings, last.paragraphs[:1]), closing]
+
+
+def split_article(source: str, text: str) -> tuple[list[Passage], list[str]]:
+    """One article's text → its passages and its fiction notices."""
+    lines, notices = clean_lines(text)
+    if not lines:
+        raise KnowledgeError(source, "no content left after cleaning")
+    markdown = source.endswith(".md") and any(_MD_HEADING.match(line) for line in lines)
+    blocks = _blocks_of_markdown(lines) if markdown else _blocks_of_plain_article(lines)
+    blocks = [piece for block in blocks for piece in _split_inline_leads(block)]
+    blocks = _split_conclusion([block for block in blocks if block.paragraphs])
+    passages = _passages_from_blocks(source, blocks)
+    return passages, notices
+
+
+def _passages_from_blocks(source: str, blocks: list[_Block]) -> list[Passage]:
+    seen: dict[tuple[str, ...], int] = {}
+    passages = []
+    for block in blocks:
+        headings = block.headings
+        seen[headings] = seen.get(headings, 0) + 1
+        if seen[headings] > 1:  # a repeated heading chain in one file: number the later ones
+            headings = (*headings[:-1], f"{headings[-1]} ({seen[headings]})")
+        passages.append(Passage(passage_id(source, headings), source, headings, "\n".join(block.paragraphs)))
+    return passages
+
+
+def _qa_passage(path: Path, line: int, row: dict) -> Passage:
+    question = str(row.get("question") or "").strip()
+    answer = str(row.get("answer") or "").strip()
+    if not question or not answer:
+        raise KnowledgeError(path, "row needs a non-empty 'question' and 'answer'", line)
+    headings = (question,)
+    return Passage(passage_id(path.name, headings), path.name, headings, answer)
+
+
+def read_qa_csv(path: Path, text: str) -> list[Passage]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"question", "answer"} - set(reader.fieldnames or ())
+    if missing:
+        raise KnowledgeError(path, f"missing column(s): {', '.join(sorted(missing))}", 1)
+    return [_qa_passage(path, reader.line_num, row) for row in reader]
+
+
+def read_qa_jsonl(path: Path, text: str) -> list[Passage]:
+    passages = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise KnowledgeError(path, f"not a JSON object ({error.msg})", number) from None
+        if not isinstance(row, dict):
+            raise KnowledgeError(path, "not a JSON object", number)
+        passages.append(_qa_passage(path, number, row))
+    return passages
+
+
+def read_similar(path: Path, text: str) -> list[tuple[int, str, str]]:
+    """``[key]`` lines name a passage (id, heading or heading path); the lines under it are
+    the ways users ask for it. Returns (line, key, question)."""
+    entries = []
+    key: str | None = None
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            key = line[1:-1].strip()
+        elif key is None:
+            raise KnowledgeError(path, "a question before any [passage] line", number)
+        else:
+            entries.append((number, key, line))
+    return entries
+
+
+def _resolve(key: str, passages: list[Passage]) -> list[Passage]:
+    parts = tuple(part.strip() for part in re.split(r"›|>", key))
+    return [
+        p for p in passages
+        if p.id == key or p.headings[-len(parts):] == parts
+    ]
+
+
+def attach_similar(passages: list[Passage], path: Path, entries: list[tuple[int, str, str]]) -> list[Passage]:
+    extra: dict[str, list[str]] = {}
+    for line, key, question in entries:
+        matches = _resolve(key, passages)
+        if len(matches) != 1:
+            reason = "names no passage" if not matches else f"names {len(matches)} passages; use the id or a longer heading path"
+            raise KnowledgeError(path, f"[{key}] {reason}", line)
+        extra.setdefault(matches[0].id, []).append(question)
+    return [replace(p, similar=p.similar + tuple(extra[p.id])) if p.id in extra else p for p in passages]
+
+
+def _is_knowledge_file(path: Path) -> bool:
+    name = path.name.lower()
+    return (
+        path.is_file()
+        and not name.startswith((".", "readme"))
+        and (name.endswith(SIMILAR_SUFFIX) or name.endswith(ARTICLE_SUFFIXES + QA_SUFFIXES))
+    )
+
+
+def load_knowledge(folder: Path, skip_bad: bool = False) -> Knowledge:
+    """Read every knowledge file of a folder. A bad file stops the load (KnowledgeError), or with
+    ``skip_bad`` is reported in ``skipped`` while the rest is served."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise KnowledgeError(folder, "knowledge folder not found")
+    passages: list[Passage] = []
+    notices: list[str] = []
+    skipped: list[str] = []
+    encodings: dict[str, str] = {}
+    similar_files: list[tuple[Path, str]] = []
+    for path in sorted(p for p in folder.iterdir() if _is_knowledge_file(p)):
+        try:
+            text, encodings[path.name] = read_text(path)
+            name = path.name.lower()
+            if name.endswith(SIMILAR_SUFFIX):
+                similar_files.append((path, text))
+            elif name.endswith(".csv"):
+                passages += read_qa_csv(path, text)
+            elif name.endswith(".jsonl"):
+                passages += read_qa_jsonl(path, text)
+            else:
+                found, their_notices = split_article(path.name, text)
+                passages += found
+                notices += [n for n in their_notices if n not in notices]
+        except KnowledgeError as error:
+            if not skip_bad:
+                raise
+            skipped.append(str(error))
+    for path, text in similar_files:
+        try:
+            passages = attach_similar(passages, path, read_similar(path, text))
+        except KnowledgeError as error:
+            if not skip_bad:
+                raise
+            skipped.append(str(error))
+    if not passages:
+        raise KnowledgeError(folder, "no usable passage in the knowledge folder")
+    return Knowledge(tuple(passages), tuple(notices), tuple(skipped), encodings)

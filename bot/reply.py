@@ -1,0 +1,171 @@
+"""Search result → ``Answer`` (passages or a helpful refusal, always the disclaimer), and its
+renderings: plain text for the console, JSON for scripts, HTML chunks for Telegram."""
+
+from __future__ import annotations
+
+import html
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .search import Hit, SearchResult
+from .text import RESOURCES
+
+TELEGRAM_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class TopicNote:
+    words: tuple[str, ...]
+    unless: tuple[str, ...]
+    note: str
+
+    def applies(self, tokens: tuple[str, ...]) -> bool:
+        return any(w in tokens for w in self.words) and not any(w in tokens for w in self.unless)
+
+
+@dataclass(frozen=True)
+class Messages:
+    """The bot's own words, from ``resources/messages.toml``."""
+
+    disclaimer: str
+    disclaimer_short: str
+    no_answer: str
+    official_channel: str
+    empty_question: str
+    examples_heading: str
+    examples: tuple[str, ...]
+    topic_notes: tuple[TopicNote, ...]
+
+    @classmethod
+    def load(cls, path: Path = RESOURCES / "messages.toml") -> "Messages":
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        notes = tuple(
+            TopicNote(tuple(n["words"]), tuple(n.get("unless", ())), n["note"]) for n in data.pop("topic_notes", [])
+        )
+        data["examples"] = tuple(data["examples"])
+        return cls(topic_notes=notes, **data)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answered: bool
+    hits: tuple[Hit, ...]
+    notes: tuple[str, ...]
+    messages: Messages
+
+    @property
+    def disclaimer(self) -> str:
+        return self.messages.disclaimer
+
+
+def compose(result: SearchResult, messages: Messages, max_results: int = 3, closeness: float = 0.85) -> Answer:
+    """Keep the best passage, and the next ones only when their score is close to it."""
+    if not result.answered:
+        notes = tuple(n.note for n in messages.topic_notes if n.applies(result.tokens))
+        if not result.question.strip():
+            notes = (messages.empty_question,)
+        return Answer(result.question, False, (), notes, messages)
+    best = result.hits[0]
+    shown = [best] + [
+        hit for hit in result.hits[1:max_results]
+        if hit.score >= closeness * best.score and hit.coverage >= 0.5 * best.coverage
+    ]
+    return Answer(result.question, True, tuple(shown), (), messages)
+
+
+def to_json(answer: Answer) -> dict:
+    """The ``ask --json`` contract (DESIGN.md)."""
+    return {
+        "question": answer.question,
+        "answered": answer.answered,
+        "results": [
+            {
+                "id": hit.passage.id,
+                "question": hit.passage.question,
+                "answer": hit.passage.answer,
+                "source": hit.passage.source,
+                "score": round(hit.score, 4),
+            }
+            for hit in answer.hits
+        ],
+        "disclaimer": answer.disclaimer,
+    }
+
+
+def _refusal_lines(answer: Answer) -> list[str]:
+    m = answer.messages
+    return [
+        *answer.notes,
+        m.no_answer,
+        m.examples_heading + "\n" + "\n".join(f"· {example}" for example in m.examples),
+        m.official_channel,
+    ]
+
+
+def render_text(answer: Answer) -> str:
+    """The answer as a person reads it in a terminal."""
+    if not answer.answered:
+        blocks = _refusal_lines(answer)
+    else:
+        blocks = [*answer.notes] + [
+            f"【{rank}】{hit.passage.question}\n{hit.passage.answer}\n—— 来源：{hit.passage.source}"
+            for rank, hit in enumerate(answer.hits, start=1)
+        ]
+    return "\n\n".join([*blocks, "⚠️ " + answer.disclaimer])
+
+
+def render_html(answer: Answer, hits: tuple[Hit, ...] | None = None) -> str:
+    """Telegram HTML: every passage text escaped, the short disclaimer under the answer."""
+    e = html.escape
+    if not answer.answered:
+        blocks = [e(line) for line in _refusal_lines(answer)]
+    else:
+        blocks = [e(note) for note in answer.notes] + [
+            f"<b>{e(' › '.join(hit.passage.headings[-2:]))}</b>\n{e(hit.passage.answer)}\n<i>来源：{e(hit.passage.source)}</i>"
+            for hit in (hits if hits is not None else answer.hits)
+        ]
+    return "\n\n".join([*blocks, f"<i>⚠️ {e(answer.messages.disclaimer_short)}</i>"])
+
+
+def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Cut a rendered message into chunks under ``limit``: at paragraph breaks, else at line
+    breaks, else (a single huge line of escaped text) before the limit, never inside an entity."""
+    chunks: list[str] = []
+    current = ""
+    for paragraph in text.split("\n\n"):
+        for piece in _fit(paragraph, limit):
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                chunks.append(current)
+                current = piece
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _fit(paragraph: str, limit: int) -> list[str]:
+    if len(paragraph) <= limit:
+        return [paragraph]
+    pieces: list[str] = []
+    current = ""
+    for line in paragraph.split("\n"):
+        while len(line) > limit:
+            cut = limit
+            amp = line.rfind("&", cut - 10, cut)
+            if amp != -1 and ";" not in line[amp:cut]:
+                cut = amp
+            pieces.append(line[:cut])
+            line = line[cut:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            pieces.append(current)
+            current = line
+    if current:
+        pieces.append(current)
+    return pieces

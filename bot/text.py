@@ -1,0 +1,118 @@
+"""The one place where text becomes tokens, used identically for passages and questions.
+
+Normalise (NFKC, lower case, Traditional → Simplified, typo map, English glossary, number
+masks), cut with jieba and a domain dictionary, map colloquial words to the articles' words,
+drop stop words. Every word list is a data file in ``bot/resources/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import jieba
+import opencc
+
+RESOURCES = Path(__file__).parent / "resources"
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_NUMBER = re.compile(r"\*{2,}|\d+(?:\.\d+)?")
+_WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
+
+jieba.setLogLevel(logging.WARNING)
+
+
+def _data_lines(path: Path) -> list[str]:
+    """Non-empty, non-comment lines of a UTF-8 word list."""
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _pairs(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in _data_lines(path):
+        source, _, target = line.partition("\t")
+        pairs[source.strip()] = target.strip()
+    return pairs
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The word lists a maintainer edits; loaded once from a resources folder."""
+
+    userdict: Path
+    stopwords: frozenset[str]
+    synonyms: dict[str, tuple[str, ...]]
+    typos: dict[str, str]
+    glossary: dict[str, str]
+
+    @classmethod
+    def load(cls, folder: Path = RESOURCES) -> "Vocabulary":
+        synonyms = {k: tuple(v.split()) for k, v in _pairs(folder / "synonyms.tsv").items()}
+        return cls(
+            userdict=folder / "userdict.txt",
+            stopwords=frozenset(_data_lines(folder / "stopwords.txt")),
+            synonyms=synonyms,
+            typos=_pairs(folder / "typos.tsv"),
+            glossary=_pairs(folder / "glossary_en.tsv"),
+        )
+
+
+class Tokenizer:
+    """Text → retrieval tokens. Holds its own jieba instance (no shared global state)."""
+
+    def __init__(self, vocabulary: Vocabulary | None = None) -> None:
+        self.vocabulary = vocabulary or Vocabulary.load()
+        self._converter = opencc.OpenCC("t2s")
+
+    @cached_property
+    def _jieba(self) -> jieba.Tokenizer:
+        segmenter = jieba.Tokenizer()
+        segmenter.load_userdict(str(self.vocabulary.userdict))
+        for word in [*self.vocabulary.synonyms, *self.vocabulary.typos.values()]:
+            if not word.isascii():
+                segmenter.add_word(word)
+        return segmenter
+
+    @cached_property
+    def _typo_pattern(self) -> re.Pattern[str] | None:
+        return _alternation(self.vocabulary.typos)
+
+    @cached_property
+    def _glossary_pattern(self) -> re.Pattern[str] | None:
+        keys = sorted(self.vocabulary.glossary, key=len, reverse=True)
+        if not keys:
+            return None
+        return re.compile(r"(?<![a-z])(?:" + "|".join(map(re.escape, keys)) + r")(?![a-z])")
+
+    def normalise(self, text: str) -> str:
+        """Canonical surface form: NFKC, lower case, Simplified, typos fixed, English glossed."""
+        text = unicodedata.normalize("NFKC", text).lower()
+        text = _URL.sub(" ", self._converter.convert(text))
+        if self._typo_pattern:
+            text = self._typo_pattern.sub(lambda m: self.vocabulary.typos[m.group(0)], text)
+        if self._glossary_pattern:
+            text = self._glossary_pattern.sub(lambda m: f" {self.vocabulary.glossary[m.group(0)]} ", text)
+        return _NUMBER.sub(" 0 ", text)  # masked (***) and real numbers alike: one neutral number
+
+    def tokens(self, text: str) -> list[str]:
+        """Retrieval tokens of any text, in order, repeats kept (BM25 counts them)."""
+        out: list[str] = []
+        stopwords = self.vocabulary.stopwords
+        for piece in self._jieba.cut_for_search(self.normalise(text), HMM=False):
+            piece = piece.strip()
+            if not piece or piece.isdigit() or not _WORDLIKE.search(piece):
+                continue
+            for token in self.vocabulary.synonyms.get(piece, (piece,)):
+                if token not in stopwords:
+                    out.append(token)
+        return out
+
+
+def _alternation(mapping: dict[str, str]) -> re.Pattern[str] | None:
+    keys = sorted(mapping, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, keys))) if keys else None
