@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
+from importlib.util import find_spec
 from pathlib import Path
 
 
 def shipped_knowledge() -> Path:
     """The knowledge folder installed with the package (``knowledge/`` of the project)."""
-    return Path(str(resources.files("faqbot_knowledge")))
+    spec = find_spec("faqbot_knowledge")
+    if spec and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(__file__).resolve().parent.parent / "knowledge"
 
 
 @dataclass(frozen=True)

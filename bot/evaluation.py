@@ -3,6 +3,9 @@ correct and false abstentions, per style where the file has styles."""
 
 from __future__ import annotations
 
+import csv
+import functools
+import hashlib
 import json
 import re
 import unicodedata
@@ -102,3 +105,63 @@ def evaluate(cases: Iterable[Case], ask: Callable[[str], Answer]) -> tuple[Metri
                 else:
                     metrics.misses.append(case.id)
     return overall, dict(by_style)
+
+
+# --- real users' questions, stored as references (the datasets' text never enters the project) ---
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REAL_LABELS = PROJECT_ROOT / "tests" / "data" / "real_labels.jsonl"
+SHARED = PROJECT_ROOT.parent / "shared"
+DEV_SET = SHARED / "eval" / "dev.jsonl"
+
+
+def split_of(file: str, line: int, field: str) -> str:
+    """The fixed rule that splits the labelled real set: a hash of the reference, never its text."""
+    digest = hashlib.sha1(f"{file}:{line}:{field}".encode()).digest()
+    return "teach" if digest[0] % 2 else "measure"
+
+
+def resolve_reference(data_dir: Path, file: str, line: int, field: str) -> str:
+    """The question text at (file, line, field) of a dataset in shared/data."""
+    raw = _dataset_lines(data_dir / file)[line - 1]
+    if file.endswith(".json"):
+        return json.loads(raw)[field]
+    if file.endswith(".csv") and "\t" in raw:  # ATEC: id, sentence1, sentence2, label
+        return raw.split("\t")[{"sentence1": 1, "sentence2": 2}[field]].replace("\ufeff", "")
+    header = next(csv.reader([_dataset_lines(data_dir / file)[0]]))
+    return next(csv.reader([raw]))[header.index(field)]
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
+
+
+def load_real_cases(split: str, labels: Path = REAL_LABELS, data_dir: Path = SHARED / "data") -> list[Case]:
+    """The labelled real questions of one split ('teach' or 'measure'), text resolved at run time."""
+    cases = []
+    for row in map(json.loads, labels.read_text(encoding="utf-8").splitlines()):
+        if split_of(row["file"], row["line"], row["field"]) == split:
+            question = resolve_reference(data_dir, row["file"], row["line"], row["field"])
+            ref = f"{row['file']}:{row['line']}:{row['field']}"
+            cases.append(Case(ref, question, tuple(row["expect"]), "real-in" if row["expect"] else "real-oos"))
+    return cases
+
+
+def report(faq, files: list[Path]) -> dict[str, dict]:
+    """Figures per question set (and per style), the overall line of each set last."""
+    sets: list[tuple[str, list[Case]]] = [(Path(f).name, load_cases(Path(f))) for f in files]
+    if not files:
+        if DEV_SET.exists():
+            sets.append((DEV_SET.name, load_cases(DEV_SET)))
+        if REAL_LABELS.exists() and (SHARED / "data").exists():
+            sets.append(("real (measuring half)", load_real_cases("measure")))
+    if not sets:
+        raise ValueError("no question file given and no default set found")
+    figures: dict[str, dict] = {}
+    for name, cases in sets:
+        overall, by_style = evaluate(cases, lambda q: faq.ask(q, 3))
+        if len(by_style) > 1:
+            figures.update({f"  {name} {style}": m.as_dict() for style, m in sorted(by_style.items())})
+        figures[name] = overall.as_dict()
+    return figures

@@ -197,6 +197,24 @@ def _split_inline_leads(block: _Block) -> list[_Block]:
     return out
 
 
+def _outline_lead_ins(blocks: list[_Block]) -> list[_Block]:
+    """A section that only announces a list ("…以下几个方面:") lists its items' headings, so the
+    section answers the broad question ("why does X happen?") with an overview."""
+    for position, block in enumerate(blocks):
+        if not block.paragraphs or block.paragraphs[-1][-1] not in ":：":
+            continue
+        depth = len(block.headings)
+        items = []
+        for later in blocks[position + 1:]:
+            if len(later.headings) <= depth or later.headings[:depth] != block.headings:
+                break
+            if len(later.headings) == depth + 1:
+                items.append(later.headings[-1])
+        if items:
+            block.paragraphs.append("；".join(f"{n}. {item}" for n, item in enumerate(items, start=1)) + "。")
+    return blocks
+
+
 def _split_conclusion(blocks: list[_Block]) -> list[_Block]:
     """The article's closing paragraphs trail its last numbered item; give them their own passage."""
     last = blocks[-1] if blocks else None
@@ -214,7 +232,7 @@ def split_article(source: str, text: str) -> tuple[list[Passage], list[str]]:
     markdown = source.endswith(".md") and any(_MD_HEADING.match(line) for line in lines)
     blocks = _blocks_of_markdown(lines) if markdown else _blocks_of_plain_article(lines)
     blocks = [piece for block in blocks for piece in _split_inline_leads(block)]
-    blocks = _split_conclusion([block for block in blocks if block.paragraphs])
+    blocks = _split_conclusion(_outline_lead_ins([block for block in blocks if block.paragraphs]))
     passages = _passages_from_blocks(source, blocks)
     return passages, notices
 

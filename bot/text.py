@@ -102,15 +102,30 @@ class Tokenizer:
     def tokens(self, text: str) -> list[str]:
         """Retrieval tokens of any text, in order, repeats kept (BM25 counts them)."""
         out: list[str] = []
-        stopwords = self.vocabulary.stopwords
-        for piece in self._jieba.cut_for_search(self.normalise(text), HMM=False):
-            piece = piece.strip()
-            if not piece or piece.isdigit() or not _WORDLIKE.search(piece):
+        for word in self._jieba.cut(self.normalise(text), HMM=False):
+            word = word.strip()
+            if not word or word.isdigit() or not _WORDLIKE.search(word):
                 continue
-            for token in self.vocabulary.synonyms.get(piece, (piece,)):
-                if token not in stopwords:
-                    out.append(token)
+            if word in self.vocabulary.stopwords:
+                continue  # and none of its parts either ("能不能" must not yield "不能")
+            out += self._canonical(word)
+            if word not in self.vocabulary.synonyms:
+                for part in self._parts(word):
+                    out += self._canonical(part)
         return out
+
+    def _canonical(self, word: str) -> list[str]:
+        return [t for t in self.vocabulary.synonyms.get(word, (word,)) if t not in self.vocabulary.stopwords]
+
+    def _parts(self, word: str) -> list[str]:
+        """Dictionary words inside a longer word, as jieba's search mode finds them:
+        "升级失败" also counts as "升级" and "失败"."""
+        known = self._jieba.FREQ
+        parts = []
+        for size in (2, 3):
+            if len(word) > size:
+                parts += [word[i:i + size] for i in range(len(word) - size + 1) if known.get(word[i:i + size])]
+        return parts
 
 
 def _alternation(mapping: dict[str, str]) -> re.Pattern[str] | None:

@@ -1,0 +1,96 @@
+"""``faqbot``: console (default), ask, eval, telegram. Errors are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import Settings
+from .knowledge import KnowledgeError
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--knowledge", metavar="DIR", default=argparse.SUPPRESS,
+                        help="knowledge folder (default: $FAQBOT_KNOWLEDGE, else the shipped one)")
+    common.add_argument("--top-k", type=int, metavar="N", default=argparse.SUPPRESS,
+                        help="at most N passages per answer (default 3)")
+    common.add_argument("--skip-bad", action="store_true", default=argparse.SUPPRESS,
+                        help="skip knowledge files that cannot be read, and say which")
+    parser = argparse.ArgumentParser(prog="faqbot", parents=[common],
+                                     description="借呗 FAQ bot: answers from a folder of articles.")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("console", parents=[common], help="interactive prompt (default)")
+    ask = commands.add_parser("ask", parents=[common], help="answer one question, or one per stdin line with '-'")
+    ask.add_argument("question", help="the question, or '-' to read one per line from standard input")
+    ask.add_argument("--json", action="store_true", help="print the JSON contract instead of text")
+    evaluate = commands.add_parser("eval", parents=[common], help="score question files (hit@k, MRR, abstentions)")
+    evaluate.add_argument("files", nargs="*", type=Path, help="question files (default: the dev set and the real-user measuring half)")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    commands.add_parser("telegram", parents=[common], help="run the Telegram bot (token in $TELEGRAM_BOT_TOKEN)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(getattr(args, "knowledge", None), getattr(args, "top_k", None), getattr(args, "skip_bad", False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    if settings.top_k < 1:
+        print("faqbot: error: --top-k must be at least 1", file=sys.stderr)
+        return 2
+    command = args.command or "console"
+    if command == "telegram":
+        from .telegram import run
+
+        return run(settings)
+    from .faq import FAQ
+
+    try:
+        faq = FAQ.load(settings.knowledge, skip_bad=settings.skip_bad)
+    except KnowledgeError as error:
+        print(f"faqbot: error: {error}", file=sys.stderr)
+        return 1
+    for skipped in faq.knowledge.skipped:
+        print(f"faqbot: skipped {skipped}", file=sys.stderr)
+    from . import console
+
+    if command == "ask":
+        if args.question == "-":
+            return console.ask_batch(faq, settings.top_k, sys.stdin) if args.json else _ask_lines(faq, settings.top_k)
+        return console.ask_once(faq, args.question, settings.top_k, args.json)
+    if command == "eval":
+        from .evaluation import report
+
+        try:
+            figures = report(faq, args.files)
+        except (OSError, ValueError) as error:
+            print(f"faqbot: error: {error}", file=sys.stderr)
+            return 2
+        print(json.dumps(figures, ensure_ascii=False, indent=1) if args.json else _table(figures))
+        return 0
+    return console.interactive(faq, settings.top_k)
+
+
+def _ask_lines(faq, top_k: int) -> int:
+    from .console import ask_once
+
+    for line in sys.stdin:
+        ask_once(faq, line.rstrip("\r\n"), top_k, as_json=False)
+        print()
+    return 0
+
+
+def _table(figures: dict) -> str:
+    keys = ["answerable", "out_of_scope", "hit@1", "hit@3", "mrr", "correct_abstention", "false_abstention"]
+    rows = [f"{'set':<28}" + "".join(f"{k:>19}" for k in keys)]
+    for name, metrics in figures.items():
+        rows.append(f"{name:<28}" + "".join(f"{metrics[k]:>19}" for k in keys))
+    return "\n".join(rows)

@@ -1,0 +1,66 @@
+"""The console front end: an interactive prompt, and the one-shot / batch modes for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from .faq import FAQ
+from .reply import render_text, to_json
+
+HELP = """直接输入问题并回车，例如：借呗升级失败怎么办
+/help  显示帮助    /quit  退出（也可以按 Ctrl-D）"""
+
+
+def _enable_line_editing() -> None:
+    """Arrow keys and history in input(), where the platform has readline."""
+    try:
+        import readline  # noqa: F401  (importing it is what turns line editing on)
+    except ImportError:
+        pass
+
+
+def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    """Prompt, answer, repeat, until /quit, Ctrl-D or Ctrl-C."""
+    if stdin.isatty():
+        _enable_line_editing()
+    print(f"借呗常见问题助手（{len(faq.knowledge.passages)} 条资料）。{HELP}", file=stdout)
+    while True:
+        try:
+            line = input("问> ") if stdin is sys.stdin else _read_line(stdin, stdout)
+        except (EOFError, KeyboardInterrupt):
+            print("\n再见。", file=stdout)
+            return 0
+        question = line.strip()
+        if question in ("/quit", "/exit", "/q"):
+            print("再见。", file=stdout)
+            return 0
+        if question in ("/help", "/?"):
+            print(HELP, file=stdout)
+            continue
+        if not question:
+            continue
+        print(render_text(faq.ask(question, top_k)) + "\n", file=stdout, flush=True)
+
+
+def _read_line(stdin: TextIO, stdout: TextIO) -> str:
+    print("问> ", end="", file=stdout, flush=True)
+    line = stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
+def ask_once(faq: FAQ, question: str, top_k: int, as_json: bool, stdout: TextIO = sys.stdout) -> int:
+    answer = faq.ask(question, top_k)
+    print(json.dumps(to_json(answer), ensure_ascii=False) if as_json else render_text(answer), file=stdout)
+    return 0
+
+
+def ask_batch(faq: FAQ, top_k: int, stdin: TextIO, stdout: TextIO = sys.stdout) -> int:
+    """One JSON object per input line, in order, whatever the line holds."""
+    for line in stdin:
+        question = line.rstrip("\r\n")
+        print(json.dumps(to_json(faq.ask(question, top_k)), ensure_ascii=False), file=stdout, flush=True)
+    return 0
