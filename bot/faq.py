@@ -32,5 +32,5 @@ class FAQ:
         answer = compose(self.index.search(asked, k=max(top_k, 1)), self.messages, max_results=top_k)
         if shortened:
             note = f"（问题较长，只按前 {MAX_QUESTION_CHARS} 个字回答。）"
-            answer = replace(answer, notes=(note, *answer.notes))
+            answer = replace(answer, question=question, notes=(note, *answer.notes))
         return answer

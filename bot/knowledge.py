@@ -88,20 +88,29 @@ def read_text(path: Path) -> tuple[str, str]:
     data = path.read_bytes()
     if b"\x00" in data:
         raise KnowledgeError(path, "binary file (contains NUL bytes)")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if not text.strip():
-            raise KnowledgeError(path, "empty file")
-        return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
     try:
-        data.decode("utf-8")
+        return _non_empty(path, data.decode("utf-8-sig")), "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    except UnicodeDecodeError as error:
+        if _mostly_utf8(data):  # a damaged UTF-8 file, not a GB18030 one: say where it breaks
+            line = data[: error.start].count(b"\n") + 1
+            raise KnowledgeError(path, "invalid UTF-8 (truncated or damaged text)", line) from None
+    try:
+        return _non_empty(path, data.decode("gb18030")), "gb18030"
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise KnowledgeError(path, "not valid UTF-8 or GB18030 text", line) from None
-    raise KnowledgeError(path, "not valid UTF-8 or GB18030 text")
+
+
+def _non_empty(path: Path, text: str) -> str:
+    if not text.strip():
+        raise KnowledgeError(path, "empty file")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """GB18030 decodes nearly any bytes; UTF-8 with only a few bad sequences was meant as UTF-8."""
+    text = data.decode("utf-8", errors="replace")
+    return text.count("\ufffd") * 2 < sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
 
 
 def clean_lines(text: str) -> tuple[list[str], list[str]]:
@@ -283,19 +292,20 @@ def read_qa_jsonl(path: Path, text: str) -> list[Passage]:
 
 def read_similar(path: Path, text: str) -> list[tuple[int, str, str]]:
     """``[key]`` lines name a passage (id, heading or heading path); the lines under it are
-    the ways users ask for it. Returns (line, key, question)."""
+    the ways users ask for it. Returns (line of the key, key, question)."""
     entries = []
     key: str | None = None
+    key_line = 0
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith("[") and line.endswith("]"):
-            key = line[1:-1].strip()
+            key, key_line = line[1:-1].strip(), number
         elif key is None:
             raise KnowledgeError(path, "a question before any [passage] line", number)
         else:
-            entries.append((number, key, line))
+            entries.append((key_line, key, line))
     return entries
 
 

@@ -153,6 +153,9 @@ def _fit(paragraph: str, limit: int) -> list[str]:
     pieces: list[str] = []
     current = ""
     for line in paragraph.split("\n"):
+        if len(line) > limit and current:
+            pieces.append(current)
+            current = ""
         while len(line) > limit:
             cut = limit
             amp = line.rfind("&", cut - 10, cut)

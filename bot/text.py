@@ -19,6 +19,8 @@ import opencc
 
 RESOURCES = Path(__file__).parent / "resources"
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]|\x1b\[[0-9;]*[a-zA-Z]")
+_REPEATS = re.compile(r"(\D)\1{2,}")
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _NUMBER = re.compile(r"\*{2,}|\d+(?:\.\d+)?")
 _WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
@@ -73,7 +75,7 @@ class Tokenizer:
     def _jieba(self) -> jieba.Tokenizer:
         segmenter = jieba.Tokenizer()
         segmenter.load_userdict(str(self.vocabulary.userdict))
-        for word in [*self.vocabulary.synonyms, *self.vocabulary.typos.values()]:
+        for word in [*self.vocabulary.synonyms, *self.vocabulary.typos.values(), *self.vocabulary.stopwords]:
             if not word.isascii():
                 segmenter.add_word(word)
         return segmenter
@@ -91,12 +93,14 @@ class Tokenizer:
 
     def normalise(self, text: str) -> str:
         """Canonical surface form: NFKC, lower case, Simplified, typos fixed, English glossed."""
-        text = unicodedata.normalize("NFKC", text).lower()
+        text = text.encode("utf-8", errors="ignore").decode("utf-8")  # lone surrogates cannot be text
+        text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text).lower())
         text = _URL.sub(" ", self._converter.convert(text))
         if self._typo_pattern:
             text = self._typo_pattern.sub(lambda m: self.vocabulary.typos[m.group(0)], text)
         if self._glossary_pattern:
             text = self._glossary_pattern.sub(lambda m: f" {self.vocabulary.glossary[m.group(0)]} ", text)
+        text = _REPEATS.sub(r"\1", text)  # "啊啊啊啊", "？？？？" → one
         return _NUMBER.sub(" 0 ", text)  # masked (***) and real numbers alike: one neutral number
 
     def tokens(self, text: str) -> list[str]:
@@ -104,7 +108,7 @@ class Tokenizer:
         out: list[str] = []
         for word in self._jieba.cut(self.normalise(text), HMM=False):
             word = word.strip()
-            if not word or word.isdigit() or not _WORDLIKE.search(word):
+            if not word or word.isdigit() or not _WORDLIKE.search(word) or (len(word) == 1 and word.isascii()):
                 continue
             if word in self.vocabulary.stopwords:
                 continue  # and none of its parts either ("能不能" must not yield "不能")

@@ -1,0 +1,26 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.faq import FAQ
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWLEDGE = ROOT / "knowledge"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def faq() -> FAQ:
+    return FAQ.load(KNOWLEDGE)
+
+
+def run_faqbot(*args: str, stdin: str | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real command line, in a child process (what a user or a script runs)."""
+    full_env = {**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin, capture_output=True, text=True, encoding="utf-8", env=full_env, timeout=timeout, cwd=ROOT,
+    )

@@ -1,0 +1,111 @@
+"""The command line as users and scripts meet it: faqbot, ask, ask --json, eval, bad knowledge."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import KNOWLEDGE, ROOT, SHARED, run_faqbot
+
+CONTRACT_KEYS = {"question", "answered", "results", "disclaimer"}
+RESULT_KEYS = {"id", "question", "answer", "source", "score"}
+
+
+def test_ask_prints_the_best_passage_with_source_and_disclaimer():
+    result = run_faqbot("ask", "借呗升级失败怎么办")
+    assert result.returncode == 0, result.stderr
+    assert "来源：000_364e853100879686.txt" in result.stdout
+    assert "仅供参考" in result.stdout
+
+
+def test_ask_json_follows_the_contract():
+    result = run_faqbot("ask", "--json", "借呗分期还完了为什么没有额度")
+    answer = json.loads(result.stdout)
+    assert set(answer) == CONTRACT_KEYS and answer["answered"] is True
+    assert answer["results"] and all(set(r) == RESULT_KEYS for r in answer["results"])
+    scores = [r["score"] for r in answer["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert answer["results"][0]["source"] == "003_e93a62a378bb2d47.txt"
+
+
+def test_batch_mode_prints_one_object_per_line_in_order_whatever_comes_in():
+    lines = ["借呗升级失败怎么办", "", "   ", "🤔🤔", "x" * 100_000, "<script>alert(1)</script>", "'; DROP TABLE faq; --", "借唄額度異常"]
+    result = run_faqbot("ask", "--json", "-", stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["question"] for a in answers] == lines
+    assert answers[1] == {**answers[1], "answered": False, "results": []}
+    assert answers[0]["answered"] and answers[-1]["answered"]
+
+
+def test_the_top_k_flag_limits_results():
+    answer = json.loads(run_faqbot("ask", "--json", "--top-k", "1", "借呗升级失败").stdout)
+    assert len(answer["results"]) == 1
+
+
+def test_knowledge_folder_from_flag_and_environment(tmp_path):
+    (tmp_path / "faq.jsonl").write_text('{"question": "借呗怎么提前还款", "answer": "在借呗页面选择提前还款。"}\n', encoding="utf-8")
+    for args, env in [(("--knowledge", str(tmp_path)), {}), ((), {"FAQBOT_KNOWLEDGE": str(tmp_path)})]:
+        answer = json.loads(run_faqbot(*args, "ask", "--json", "借呗提前还款", env=env).stdout)
+        assert answer["results"][0]["source"] == "faq.jsonl"
+
+
+def test_a_bad_knowledge_file_is_one_clear_error_not_a_traceback(tmp_path):
+    (tmp_path / "broken.jsonl").write_text("{oops\n", encoding="utf-8")
+    result = run_faqbot("--knowledge", str(tmp_path), "ask", "借呗")
+    assert result.returncode != 0
+    assert "broken.jsonl:1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_skip_bad_serves_the_rest_and_says_what_it_skipped(tmp_path):
+    (tmp_path / "good.jsonl").write_text('{"question": "借呗额度在哪看", "answer": "借呗首页。"}\n', encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    result = run_faqbot("--knowledge", str(tmp_path), "--skip-bad", "ask", "--json", "借呗额度在哪看")
+    assert result.returncode == 0 and "empty.txt" in result.stderr
+    assert json.loads(result.stdout)["answered"]
+
+
+def test_console_answers_and_quits_on_end_of_input():
+    result = run_faqbot(stdin="/help\n借呗升级失败怎么办\n")
+    assert result.returncode == 0
+    assert "/quit" in result.stdout and "来源：" in result.stdout and "再见" in result.stdout
+
+
+def test_console_in_a_real_terminal_handles_chinese_and_ctrl_c():
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "bot"])
+    output = b""
+
+    def read_until(marker: bytes, timeout: float = 60) -> None:
+        nonlocal output
+        deadline = time.time() + timeout
+        while marker not in output and time.time() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                try:
+                    output += os.read(fd, 65536)
+                except OSError:
+                    break
+
+    read_until("问> ".encode())
+    os.write(fd, "借呗额度异常\r".encode())
+    read_until("来源：".encode())
+    os.write(fd, b"\x03")  # Ctrl-C
+    read_until("再见".encode())
+    _, status = os.waitpid(pid, 0)
+    text = output.decode("utf-8", errors="replace")
+    assert "001_23e2b886be6030dc.txt" in text and "再见" in text
+    assert os.WEXITSTATUS(status) == 0 and "Traceback" not in text
+
+
+@pytest.mark.skipif(not (SHARED / "eval" / "dev.jsonl").exists(), reason="shared dev set absent")
+def test_eval_reports_the_figures_as_json():
+    result = run_faqbot("eval", "--json", str(SHARED / "eval" / "dev.jsonl"))
+    figures = json.loads(result.stdout)["dev.jsonl"]
+    assert {"hit@1", "hit@3", "mrr", "correct_abstention", "false_abstention"} <= set(figures)

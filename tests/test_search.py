@@ -1,0 +1,74 @@
+"""Ranking equals rank-bm25's BM25Plus; refusals are decided on what was matched."""
+
+import random
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Plus as ReferenceBM25Plus
+
+from bot import search
+from bot.faq import FAQ
+from bot.search import BM25Plus, BM25Params
+
+from conftest import KNOWLEDGE
+
+
+def test_fast_path_scores_exactly_as_rank_bm25_on_the_shipped_knowledge(faq):
+    reference = ReferenceBM25Plus(faq.index.documents, k1=1.5, b=0.75, delta=1.0)
+    for question in ["借呗升级失败怎么办", "额度 额度 账单", "分期还款后没有额度", "完全无关的问题"]:
+        query = faq.index.tokenizer.tokens(question)
+        assert np.allclose(faq.index.engine.scores(query), reference.get_scores(query))
+
+
+def test_fast_path_scores_exactly_as_rank_bm25_on_a_random_corpus():
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(300)]
+    corpus = [[rng.choice(words[: rng.randint(5, 300)]) for _ in range(rng.randint(1, 40))] for _ in range(2000)]
+    params = BM25Params(k1=1.2, b=0.6, delta=0.5)
+    mine, reference = BM25Plus(corpus, params), ReferenceBM25Plus(corpus, k1=1.2, b=0.6, delta=0.5)
+    for _ in range(20):
+        query = [rng.choice(words) for _ in range(rng.randint(1, 6))] + ["never-seen"]
+        expected = reference.get_scores(query)
+        assert np.allclose(mine.scores(query), expected)
+        top = mine.top(query, 10)
+        assert [score for _, score in top] == pytest.approx(sorted(expected, reverse=True)[:10])
+
+
+def test_idf_stays_positive_for_words_in_half_the_passages():
+    corpus = [["借呗", "额度"], ["借呗", "账单"], ["花呗"], ["升级"]]
+    engine = BM25Plus(corpus)
+    assert engine.idf["借呗"] > 0
+    assert engine.top(["借呗", "额度"], 1)[0][0] == 0
+
+
+def test_the_index_is_built_once_per_process(monkeypatch):
+    builds = []
+    original = search.BM25Plus.__init__
+
+    def counting(self, *args, **kwargs):
+        builds.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(search.BM25Plus, "__init__", counting)
+    faq = FAQ.load(KNOWLEDGE)
+    for question in ["借呗升级失败", "额度异常", "账单没生成"] * 5:
+        faq.ask(question)
+    assert len(builds) == 1
+
+
+@pytest.mark.parametrize(
+    "question, source",
+    [
+        ("借呗升级失败怎么办", "000_364e853100879686.txt"),
+        ("借呗额度显示异常，账单也没生成", "001_23e2b886be6030dc.txt"),
+        ("借呗分期还完了为什么没有额度", "003_e93a62a378bb2d47.txt"),
+    ],
+)
+def test_each_article_answers_its_own_topic_first(faq, question, source):
+    answer = faq.ask(question)
+    assert answer.answered and answer.hits[0].passage.source == source
+
+
+@pytest.mark.parametrize("question", ["", "   ", "哈哈哈哈", "帮我写一首诗", "How do I cook rice?", "🤔💸"])
+def test_off_topic_and_garbage_are_refused(faq, question):
+    assert not faq.ask(question).answered

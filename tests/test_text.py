@@ -1,0 +1,53 @@
+"""One tokeniser for passages and questions, robust to how people type."""
+
+import pytest
+
+from bot.text import Tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return Tokenizer()
+
+
+@pytest.mark.parametrize("word", ["借呗", "花呗", "额度", "芝麻信用", "逾期", "账单", "分期", "授信", "风控"])
+def test_domain_words_stay_whole(tokenizer, word):
+    assert word in tokenizer.tokens(f"我的{word}出问题了")
+
+
+def test_traditional_gives_the_same_tokens_as_simplified(tokenizer):
+    assert tokenizer.tokens("借唄升級失敗，額度顯示異常") == tokenizer.tokens("借呗升级失败，额度显示异常")
+
+
+def test_full_width_and_case_are_normalised(tokenizer):
+    assert tokenizer.tokens("ＡＰＰ里借呗") == tokenizer.tokens("app里借呗")
+
+
+def test_typos_users_make_are_corrected(tokenizer):
+    assert tokenizer.tokens("借吧额度没了") == tokenizer.tokens("借呗额度没了")
+    assert "花呗" in tokenizer.tokens("花贝不能用")
+
+
+def test_english_question_finds_chinese_words(tokenizer):
+    tokens = tokenizer.tokens("Jiebei upgrade failed, my credit limit is gone")
+    assert {"借呗", "升级", "失败", "额度"} <= set(tokens)
+
+
+def test_masked_numbers_are_numbers_not_words(tokenizer):
+    assert tokenizer.tokens("借呗***期还完了") == tokenizer.tokens("借呗12期还完了")
+    assert not any("*" in token for token in tokenizer.tokens("借呗***期还完了"))
+
+
+def test_colloquial_words_map_to_the_articles_words(tokenizer):
+    assert "怎么办" not in tokenizer.tokens("咋整")  # a question word, not content
+    assert "资金" in tokenizer.tokens("缺钱")
+    assert "无法" in tokenizer.tokens("借呗用不了")
+
+
+def test_a_stop_word_lends_none_of_its_parts(tokenizer):
+    assert "无法" not in tokenizer.tokens("能不能看看借呗")
+
+
+@pytest.mark.parametrize("text", ["", "   ", "？？！！", "🤔💸❓❓", "的了吗呢", "\x00\x1b[31m", "\ud800"])
+def test_empty_or_meaningless_text_gives_no_tokens(tokenizer, text):
+    assert tokenizer.tokens(text) == []
