@@ -34,3 +34,11 @@ class FAQ:
             note = f"（问题较长，只按前 {MAX_QUESTION_CHARS} 个字回答。）"
             answer = replace(answer, question=question, notes=(note, *answer.notes))
         return answer
+
+    def more(self, question: str, shown: int, count: int = 3) -> Answer:
+        """The next ``count`` passages after the ``shown`` first ones, for a "more results" button;
+        refused when nothing further matches or the question itself is refused."""
+        result = self.index.search(question[:MAX_QUESTION_CHARS], k=shown + count)
+        if not result.answered:
+            return compose(result, self.messages)
+        return Answer(question, bool(result.hits[shown:]), result.hits[shown:], (), self.messages)

@@ -29,10 +29,15 @@ class BM25Params:
 
 @dataclass(frozen=True)
 class AbstainRule:
-    """Answer only when the best passage covers enough of what the question is about."""
+    """Answer only when the best passage covers enough of what the question is about.
+
+    Coverage is the share of the question's information (idf mass of its distinct words) that
+    the passage holds; a word the knowledge lacks weighs ``unknown_weight`` times the rarest
+    word's idf (it may be a typo or small talk, or the real subject). A question about a topic
+    the knowledge does not cover (``out_of_scope.txt``) is refused unless the passage names it."""
 
     min_coverage: float = 0.5
-    min_matched_terms: int = 1
+    unknown_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -93,15 +98,29 @@ class BM25Plus:
         return [(int(i), float(scores[i])) for i in best]
 
 
-def passage_document(passage: Passage, tokenizer: Tokenizer, heading_weight: int = 2) -> list[str]:
-    """What BM25 sees of a passage: heading chain, its own heading again, answer, similar questions."""
-    own_heading = tokenizer.tokens(passage.headings[-1]) * (heading_weight - 1)
-    parts = [passage.question, passage.answer, *passage.similar]
-    return [token for part in parts for token in tokenizer.tokens(part)] + own_heading
+@dataclass(frozen=True)
+class Document:
+    """One BM25 document: a passage's answer text, or one of the questions it answers."""
+
+    passage: int
+    tokens: tuple[str, ...]
+    is_answer: bool
+
+
+def passage_documents(index: int, passage: Passage, tokenizer: Tokenizer) -> list[Document]:
+    """A passage is searched as several documents: its heading chain with its answer, and each
+    question it answers (its own heading, every similar question) on its own, so that a short
+    question is matched against short questions instead of being diluted in a long answer."""
+    answer = Document(index, tuple(tokenizer.tokens(passage.question) + tokenizer.tokens(passage.answer)), True)
+    questions = [Document(index, tuple(tokenizer.tokens(q)), False) for q in (passage.headings[-1], *passage.similar)]
+    return [answer, *[q for q in questions if q.tokens]]
 
 
 class Index:
-    """The searchable form of a knowledge folder's passages."""
+    """The searchable form of a knowledge folder's passages.
+
+    Ranking: BM25Plus over all documents; a passage scores as its best document, an answer-text
+    match weighing ``answer_weight`` times a question match. Refusal: see ``AbstainRule``."""
 
     def __init__(
         self,
@@ -109,34 +128,48 @@ class Index:
         tokenizer: Tokenizer | None = None,
         params: BM25Params = BM25Params(),
         rule: AbstainRule = AbstainRule(),
+        answer_weight: float = 1.15,
     ) -> None:
         self.passages = tuple(passages)
         self.tokenizer = tokenizer or Tokenizer()
         self.rule = rule
-        self.documents = [passage_document(p, self.tokenizer) for p in self.passages]
-        self.vocabularies = [frozenset(doc) for doc in self.documents]
-        self.engine = BM25Plus(self.documents, params)
-        self.unknown_weight = math.log(self.engine.size + 1)  # as rare as a word can be
+        self.documents = [d for i, p in enumerate(self.passages) for d in passage_documents(i, p, self.tokenizer)]
+        self.engine = BM25Plus([d.tokens for d in self.documents], params)
+        self._owner = np.array([d.passage for d in self.documents], dtype=np.int64)
+        self._weight = np.array([answer_weight if d.is_answer else 1.0 for d in self.documents])
+        self._vocabulary = [frozenset(t for d in self.documents if d.passage == i for t in d.tokens) for i in range(len(self.passages))]
+        self.unknown_weight = rule.unknown_weight * math.log(self.engine.size + 1)  # idf of the rarest word
+        self.out_of_scope = self.tokenizer.vocabulary.out_of_scope
 
     def weight(self, token: str) -> float:
-        """How much a question word says: its idf, or the top idf for words the knowledge lacks."""
+        """How much a question word says: its idf, or a fixed weight for words the knowledge lacks."""
         return self.engine.idf.get(token, self.unknown_weight)
 
-    def coverage(self, tokens: Sequence[str], document: int) -> float:
+    def coverage(self, tokens: Sequence[str], vocabulary: frozenset[str]) -> float:
+        """Share of the question's information (idf mass of its distinct words) found in ``vocabulary``."""
         unique = set(tokens)
         total = sum(self.weight(t) for t in unique)
-        matched = sum(self.weight(t) for t in unique & self.vocabularies[document])
-        return matched / total if total else 0.0
+        return sum(self.weight(t) for t in unique & vocabulary) / total if total else 0.0
+
+    def passage_scores(self, tokens: Sequence[str]) -> np.ndarray:
+        """Each passage's score: its best document's weighted BM25Plus score."""
+        scores = self.engine.scores(tokens) * self._weight
+        best = np.full(len(self.passages), -np.inf)
+        np.maximum.at(best, self._owner, scores)
+        return best
 
     def search(self, question: str, k: int = 3) -> SearchResult:
         tokens = tuple(self.tokenizer.tokens(question))
         if not tokens:
             return SearchResult(question, tokens, (), False)
-        ranked = self.engine.top(tokens, k)
-        hits = tuple(Hit(self.passages[i], score, self.coverage(tokens, i)) for i, score in ranked)
-        answered = bool(
-            hits
-            and hits[0].coverage >= self.rule.min_coverage
-            and len(set(tokens) & self.vocabularies[ranked[0][0]]) >= self.rule.min_matched_terms
+        scores = self.passage_scores(tokens)
+        k = min(k, len(self.passages))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(self.passages) else np.arange(len(self.passages))
+        top = top[np.lexsort((top, -scores[top]))]
+        hits = tuple(
+            Hit(self.passages[i], float(scores[i]), self.coverage(tokens, self._vocabulary[i])) for i in top
         )
+        best_vocabulary = self._vocabulary[int(top[0])]
+        foreign_topic = any(t in self.out_of_scope and t not in best_vocabulary for t in tokens)
+        answered = hits[0].coverage >= self.rule.min_coverage and not foreign_topic
         return SearchResult(question, tokens, hits, answered)

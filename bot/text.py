@@ -51,6 +51,7 @@ class Vocabulary:
     synonyms: dict[str, tuple[str, ...]]
     typos: dict[str, str]
     glossary: dict[str, str]
+    out_of_scope: frozenset[str]
 
     @classmethod
     def load(cls, folder: Path = RESOURCES) -> "Vocabulary":
@@ -61,6 +62,7 @@ class Vocabulary:
             synonyms=synonyms,
             typos=_pairs(folder / "typos.tsv"),
             glossary=_pairs(folder / "glossary_en.tsv"),
+            out_of_scope=frozenset(_data_lines(folder / "out_of_scope.txt")),
         )
 
 
@@ -75,7 +77,8 @@ class Tokenizer:
     def _jieba(self) -> jieba.Tokenizer:
         segmenter = jieba.Tokenizer()
         segmenter.load_userdict(str(self.vocabulary.userdict))
-        for word in [*self.vocabulary.synonyms, *self.vocabulary.typos.values(), *self.vocabulary.stopwords]:
+        for word in [*self.vocabulary.synonyms, *self.vocabulary.typos.values(), *self.vocabulary.stopwords,
+                     *self.vocabulary.out_of_scope]:
             if not word.isascii():
                 segmenter.add_word(word)
         return segmenter
