@@ -137,7 +137,10 @@ class Index:
         self.engine = BM25Plus([d.tokens for d in self.documents], params)
         self._owner = np.array([d.passage for d in self.documents], dtype=np.int64)
         self._weight = np.array([answer_weight if d.is_answer else 1.0 for d in self.documents])
-        self._vocabulary = [frozenset(t for d in self.documents if d.passage == i for t in d.tokens) for i in range(len(self.passages))]
+        words: list[set[str]] = [set() for _ in self.passages]
+        for document in self.documents:
+            words[document.passage].update(document.tokens)
+        self._vocabulary = [frozenset(w) for w in words]
         self.unknown_weight = rule.unknown_weight * math.log(self.engine.size + 1)  # idf of the rarest word
         self.out_of_scope = self.tokenizer.vocabulary.out_of_scope
 
