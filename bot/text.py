@@ -52,6 +52,7 @@ class Vocabulary:
     typos: dict[str, str]
     glossary: dict[str, str]
     out_of_scope: frozenset[str]
+    siblings: dict[str, str]
 
     @classmethod
     def load(cls, folder: Path = RESOURCES) -> "Vocabulary":
@@ -63,6 +64,7 @@ class Vocabulary:
             typos=_pairs(folder / "typos.tsv"),
             glossary=_pairs(folder / "glossary_en.tsv"),
             out_of_scope=frozenset(_data_lines(folder / "out_of_scope.txt")),
+            siblings=_pairs(folder / "siblings.tsv"),
         )
 
 
