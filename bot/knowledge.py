@@ -23,6 +23,7 @@ QA_SUFFIXES = (".csv", ".jsonl")
 SIMILAR_SUFFIX = ".similar.txt"
 MAX_FILE_BYTES = 5_000_000
 CONCLUSION_HEADING = "结语"
+OVERVIEW_CHARS = 900
 
 _SENTENCE_END = "。！？!?；;：:，,、…）)”\"】"
 _NUMBERED_ITEM = re.compile(r"^(\d{1,2})\s*[.、．)）]\s*(\S.*)$")
@@ -207,20 +208,24 @@ def _split_inline_leads(block: _Block) -> list[_Block]:
 
 
 def _outline_lead_ins(blocks: list[_Block]) -> list[_Block]:
-    """A section that only announces a list ("…以下几个方面:") lists its items' headings, so the
-    section answers the broad question ("why does X happen?") with an overview."""
+    """A section that only announces a list ("…以下几个方面:") gathers its items, so that it
+    answers the broad question ("why does X happen?") on its own: the items in full when that
+    stays short (``OVERVIEW_CHARS``), else their headings."""
     for position, block in enumerate(blocks):
         if not block.paragraphs or block.paragraphs[-1][-1] not in ":：":
             continue
         depth = len(block.headings)
-        items = []
+        items: list[_Block] = []
         for later in blocks[position + 1:]:
             if len(later.headings) <= depth or later.headings[:depth] != block.headings:
                 break
             if len(later.headings) == depth + 1:
-                items.append(later.headings[-1])
-        if items:
-            block.paragraphs.append("；".join(f"{n}. {item}" for n, item in enumerate(items, start=1)) + "。")
+                items.append(later)
+        full = [f"{n}. {item.headings[-1]}：{''.join(item.paragraphs)}" for n, item in enumerate(items, start=1)]
+        if sum(map(len, full)) + sum(map(len, block.paragraphs)) <= OVERVIEW_CHARS:
+            block.paragraphs.extend(full)
+        elif items:
+            block.paragraphs.append("；".join(f"{n}. {item.headings[-1]}" for n, item in enumerate(items, start=1)) + "。")
     return blocks
 
 

@@ -22,7 +22,11 @@ RESOURCES = Path(__file__).parent / "resources"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]|\x1b\[[0-9;]*[a-zA-Z]")
 _REPEATS = re.compile(r"(\D)\1{2,}")
 _URL = re.compile(r"https?://\S+|www\.\S+")
-_NUMBER = re.compile(r"\*{2,}|\d+(?:\.\d+)?")
+_NUMBER = re.compile(
+    r"\*{2,}|\d+(?:\.\d+)?"
+    r"|[零一二两三四五六七八九十百千万亿]*[十百千万亿][零一二两三四五六七八九十百千万亿]*"
+    r"|[零一二两三四五六七八九十]+(?=个月|个|期|天|年|月|日|号|次|笔|元|块|岁|周|小时|分钟)"
+)
 _WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
 
 jieba.setLogLevel(logging.WARNING)

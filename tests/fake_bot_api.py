@@ -1,0 +1,373 @@
+"""A small Telegram Bot API server for tests: real HTTP on 127.0.0.1, an ephemeral port.
+
+It queues updates for ``getUpdates`` (long polling, honouring ``offset``), answers ``sendMessage``
+as Telegram does (the message it created, HTML checked with Telegram's rules), records every request
+with the time it arrived, and fails on request: the next N calls to a method can answer 429 with
+``retry_after``, a bare HTTP 502 from a proxy, or a 400.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+JSON_PARAMS = {"reply_markup", "reply_parameters", "link_preview_options", "commands", "allowed_updates",
+               "entities", "scope"}
+INT_PARAMS = {"chat_id", "message_id", "offset", "limit", "timeout", "user_id"}
+TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
+                 "code", "pre", "blockquote", "tg-emoji"}
+_HTML_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z-]*)((?:\s[^<>]*)?)>|&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);|[<>&]")
+_ENTITY = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+def telegram_html_text(markup: str) -> str:
+    """The text Telegram shows for an HTML-mode message; ``ValueError`` where Telegram answers 400."""
+    text: list[str] = []
+    open_tags: list[str] = []
+    position = 0
+    for token in _HTML_TOKEN.finditer(markup):
+        text.append(markup[position:token.start()])
+        position = token.end()
+        closing, tag, _attributes, entity = token.groups()
+        if entity:
+            text.append(_ENTITY.get(entity) or chr(int(entity[2:], 16) if entity[1] in "xX" else int(entity[1:])))
+        elif tag is None:
+            raise ValueError(f"can't parse entities: unsupported start tag or stray {token.group()!r} at byte offset {token.start()}")
+        elif tag.lower() not in TELEGRAM_TAGS:
+            raise ValueError(f"can't parse entities: unsupported start tag \"{tag}\" at byte offset {token.start()}")
+        elif not closing:
+            open_tags.append(tag.lower())
+        elif not open_tags or open_tags.pop() != tag.lower():
+            raise ValueError(f"can't parse entities: unmatched end tag \"{tag}\" at byte offset {token.start()}")
+    if open_tags:
+        raise ValueError(f"can't parse entities: can't find end tag corresponding to start tag \"{open_tags[-1]}\"")
+    text.append(markup[position:])
+    return "".join(text)
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class Call:
+    """One request as the server saw it."""
+
+    method: str
+    params: dict[str, Any]
+    time: float
+    status: int = 200
+    result: Any = None
+
+
+@dataclass
+class _Failure:
+    status: int
+    times: int
+    retry_after: int = 1
+    description: str = "Bad Request: chat not found"
+
+
+@dataclass
+class FakeBotAPI:
+    token: str
+    username: str = "faq_test_bot"
+    max_poll: float = 1.0
+    calls: list[Call] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.bot_user = {"id": int(self.token.split(":")[0]), "is_bot": True, "first_name": "FAQ Test",
+                         "username": self.username, "can_join_groups": True,
+                         "can_read_all_group_messages": False, "supports_inline_queries": False}
+        self._lock = threading.Condition()
+        self._updates: list[dict] = []
+        self._next_update_id = 1000
+        self._next_message_id = 1
+        self._messages: dict[tuple[int, int], dict] = {}
+        self._chats: dict[int, dict] = {}
+        self._failures: dict[str, list[_Failure]] = {}
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- running ---------------------------------------------------------------------------
+    def start(self) -> "FakeBotAPI":
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                api._handle(self)
+
+            do_POST = do_GET
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="fake-bot-api", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            with self._lock:
+                self._lock.notify_all()
+
+    @property
+    def base_url(self) -> str:
+        """What ``TELEGRAM_API_BASE`` gets: the token and method are appended by the client."""
+        assert self._server
+        return f"http://127.0.0.1:{self._server.server_address[1]}/bot"
+
+    # --- scripting -------------------------------------------------------------------------
+    def fail_next(self, method: str, status: int, times: int = 1, retry_after: int = 1,
+                  description: str = "Bad Request: chat not found") -> None:
+        """The next ``times`` calls to ``method`` answer ``status`` (429 with ``retry_after``, 502, 400)."""
+        with self._lock:
+            self._failures.setdefault(method, []).append(_Failure(status, times, retry_after, description))
+
+    def push(self, update: dict) -> float:
+        """Queue one update (``update_id`` is added); returns the time it became available."""
+        with self._lock:
+            update = {"update_id": self._next_update_id, **update}
+            self._next_update_id += 1
+            self._updates.append(update)
+            pushed = time.monotonic()
+            self._lock.notify_all()
+        return pushed
+
+    def user_message(self, text: str | None = None, *, chat_id: int = 501, user_id: int = 501,
+                     chat_type: str = "private", reply_to: dict | None = None, **extra: Any) -> dict:
+        """A message as a user would send it (entities for commands and mentions filled in), stored
+        so that later replies to it carry it."""
+        chat = {"id": chat_id, "type": chat_type}
+        chat.update({"first_name": "测试用户"} if chat_type == "private" else {"title": "借呗交流群"})
+        with self._lock:
+            self._chats[chat_id] = chat
+            message = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": chat,
+                       "from": {"id": user_id, "is_bot": False, "first_name": "测试用户", "language_code": "zh-hans"},
+                       **extra}
+            if text is not None:
+                message["text"] = text
+                entities = _entities(text)
+                if entities:
+                    message["entities"] = entities
+            if reply_to is not None:
+                message["reply_to_message"] = _shallow(reply_to)
+            self._messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def message(self, chat_id: int, message_id: int) -> dict:
+        with self._lock:
+            return self._messages[(chat_id, message_id)]
+
+    # --- inspecting ------------------------------------------------------------------------
+    def calls_to(self, method: str, where: Callable[[Call], bool] = lambda call: True) -> list[Call]:
+        with self._lock:
+            return [call for call in self.calls if call.method == method and where(call)]
+
+    def wait_for(self, method: str, where: Callable[[Call], bool] = lambda call: True,
+                 timeout: float = 30, status: int | None = 200) -> Call:
+        """The first recorded call to ``method`` matching ``where`` (and ``status``), waiting for it."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for call in self.calls:
+                    if call.method == method and (status is None or call.status == status) and where(call):
+                        return call
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {method} call matching within {timeout} s; "
+                                         f"calls seen: {[c.method for c in self.calls][-20:]}")
+                self._lock.wait(min(left, 0.5))
+
+    # --- the API ---------------------------------------------------------------------------
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(request.path)
+        match = re.fullmatch(r"/bot([^/]+)/(\w+)", url.path)
+        params = _params(request, url.query)
+        if not match:
+            return _respond(request, 404, {"ok": False, "error_code": 404, "description": "Not Found"})
+        token, method = match.groups()
+        if token != self.token:
+            return _respond(request, 401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+        call = Call(method, params, time.monotonic())
+        with self._lock:
+            failure = self._take_failure(method)
+        if failure is not None:
+            call.status = failure.status
+            self._record(call)
+            if failure.status == 429:
+                return _respond(request, 429, {"ok": False, "error_code": 429,
+                                               "description": f"Too Many Requests: retry after {failure.retry_after}",
+                                               "parameters": {"retry_after": failure.retry_after}})
+            if failure.status == 502:
+                return _respond_raw(request, 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+            return _respond(request, failure.status, {"ok": False, "error_code": failure.status,
+                                                      "description": failure.description})
+        if method == "getUpdates":
+            result = self._get_updates(params)
+        else:
+            handler = getattr(self, f"_api_{method}", None)
+            if handler is None:
+                call.status = 404
+                self._record(call)
+                return _respond(request, 404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            try:
+                result = handler(params)
+            except ValueError as error:
+                call.status = 400
+                self._record(call)
+                return _respond(request, 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {error}"})
+        call.result = result
+        self._record(call)
+        _respond(request, 200, {"ok": True, "result": result})
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+            self._lock.notify_all()
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        queue = self._failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.times -= 1
+        if failure.times <= 0:
+            queue.pop(0)
+        return failure
+
+    def _new_message_id(self) -> int:
+        self._next_message_id += 1
+        return self._next_message_id
+
+    def _get_updates(self, params: dict) -> list[dict]:
+        offset = params.get("offset", 0) or 0
+        limit = params.get("limit", 100) or 100
+        deadline = time.monotonic() + min(float(params.get("timeout", 0) or 0), self.max_poll)
+        with self._lock:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            while not self._updates and time.monotonic() < deadline:
+                self._lock.wait(deadline - time.monotonic())
+            return list(self._updates[:limit])
+
+    def _api_getMe(self, params: dict) -> dict:  # noqa: N802 (Bot API method names)
+        return self.bot_user
+
+    def _api_deleteWebhook(self, params: dict) -> bool:  # noqa: N802
+        return True
+
+    def _api_setMyCommands(self, params: dict) -> bool:  # noqa: N802
+        self.commands = params.get("commands")
+        return True
+
+    def _api_getMyCommands(self, params: dict) -> list:  # noqa: N802
+        return getattr(self, "commands", [])
+
+    def _api_answerCallbackQuery(self, params: dict) -> bool:  # noqa: N802
+        return True
+
+    def _api_close(self, params: dict) -> bool:
+        return True
+
+    def _api_logOut(self, params: dict) -> bool:  # noqa: N802
+        return True
+
+    def _api_sendChatAction(self, params: dict) -> bool:  # noqa: N802
+        return True
+
+    def _api_sendMessage(self, params: dict) -> dict:  # noqa: N802
+        text = str(params.get("text", ""))
+        shown = telegram_html_text(text) if str(params.get("parse_mode", "")).upper() == "HTML" else text
+        if not shown.strip():
+            raise ValueError("message text is empty")
+        if utf16_len(shown) > 4096:
+            raise ValueError("message is too long")
+        chat_id = params["chat_id"]
+        with self._lock:
+            chat = self._chats.get(chat_id) or {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+            message = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": chat,
+                       "from": self.bot_user, "text": shown}
+            reply = (params.get("reply_parameters") or {}).get("message_id")
+            if reply and (chat_id, reply) in self._messages:
+                message["reply_to_message"] = _shallow(self._messages[(chat_id, reply)])
+            elif reply and not (params.get("reply_parameters") or {}).get("allow_sending_without_reply"):
+                raise ValueError("message to be replied not found")
+            if params.get("reply_markup"):
+                message["reply_markup"] = params["reply_markup"]
+            self._messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def _api_editMessageText(self, params: dict) -> dict:  # noqa: N802
+        with self._lock:
+            message = self._messages[(params["chat_id"], params["message_id"])]
+            message["text"] = telegram_html_text(params["text"]) if params.get("parse_mode") == "HTML" else params["text"]
+            return message
+
+    def _api_editMessageReplyMarkup(self, params: dict) -> dict:  # noqa: N802
+        with self._lock:
+            message = self._messages[(params["chat_id"], params["message_id"])]
+            message["reply_markup"] = params.get("reply_markup")
+            return message
+
+
+def callback_update(message: dict, data: str, user_id: int = 501) -> dict:
+    """A press on an inline button of ``message`` (a message the bot sent)."""
+    return {"callback_query": {"id": f"cb{time.monotonic_ns()}", "chat_instance": "ci1", "data": data,
+                               "from": {"id": user_id, "is_bot": False, "first_name": "测试用户"},
+                               "message": message}}
+
+
+def _shallow(message: dict) -> dict:
+    """A message as Telegram nests it in ``reply_to_message``: one level deep."""
+    return {key: value for key, value in message.items() if key != "reply_to_message"}
+
+
+def _entities(text: str) -> list[dict]:
+    """The entities Telegram's clients add: a leading bot command and @mentions (UTF-16 offsets)."""
+    found = []
+    for match in re.finditer(r"(?:^/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?)|@[A-Za-z0-9_]{5,}", text):
+        kind = "bot_command" if match.group().startswith("/") else "mention"
+        found.append({"type": kind, "offset": utf16_len(text[:match.start()]), "length": utf16_len(match.group())})
+    return found
+
+
+def _params(request: BaseHTTPRequestHandler, query: str) -> dict[str, Any]:
+    raw: dict[str, Any] = {key: values[-1] for key, values in parse_qs(query).items()}
+    length = int(request.headers.get("Content-Length") or 0)
+    body = request.rfile.read(length) if length else b""
+    content_type = request.headers.get("Content-Type", "")
+    if body and "json" in content_type:
+        raw.update(json.loads(body))
+    elif body:
+        raw.update({key: values[-1] for key, values in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()})
+    params: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in JSON_PARAMS and isinstance(value, str):
+            value = json.loads(value)
+        elif key in INT_PARAMS and isinstance(value, str):
+            value = int(value) if re.fullmatch(r"-?\d+", value) else value
+        params[key] = value
+    return params
+
+
+def _respond(request: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
+    _respond_raw(request, status, json.dumps(payload, ensure_ascii=False).encode("utf-8"), "application/json")
+
+
+def _respond_raw(request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
+    try:
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client gave up (e.g. it is shutting down)
