@@ -26,22 +26,23 @@ def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO 
     if stdin.isatty():
         _enable_line_editing()
     print(f"借呗常见问题助手（{len(faq.knowledge.passages)} 条资料）。{HELP}", file=stdout)
-    while True:
-        try:
-            line = input("问> ") if stdin is sys.stdin else _read_line(stdin, stdout)
-        except (EOFError, KeyboardInterrupt):
-            print("\n再见。", file=stdout)
-            return 0
-        question = line.strip()
-        if question in ("/quit", "/exit", "/q"):
-            print("再见。", file=stdout)
-            return 0
-        if question in ("/help", "/?"):
-            print(HELP, file=stdout)
-            continue
-        if not question:
-            continue
-        print(render_text(faq.ask(question, top_k)) + "\n", file=stdout, flush=True)
+    try:
+        while True:
+            try:
+                line = input("问> ") if stdin is sys.stdin else _read_line(stdin, stdout)
+            except EOFError:
+                break
+            question = line.strip()
+            if question in ("/quit", "/exit", "/q"):
+                break
+            if question in ("/help", "/?"):
+                print(HELP, file=stdout)
+            elif question:
+                print(render_text(faq.ask(question, top_k)) + "\n", file=stdout, flush=True)
+    except KeyboardInterrupt:
+        print(file=stdout)
+    print("再见。", file=stdout)
+    return 0
 
 
 def _read_line(stdin: TextIO, stdout: TextIO) -> str:
