@@ -628,7 +628,7 @@ def plot(results: dict[str, dict], path: Path, source: str) -> None:
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
     corpus = "synthetic corpus" if source.startswith("SYNTHETIC") else "real user questions as passages"
-    figure.text(0.01, 0.01, f"{corpus}; same tokens for every engine; 2 documents per faqbot passage", fontsize=8)
+    figure.text(0.01, 0.01, f"{corpus}; every engine ranks the same documents (a passage = its answer + each of its questions)", fontsize=8)
     figure.tight_layout(rect=(0, 0.03, 1, 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)

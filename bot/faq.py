@@ -22,7 +22,7 @@ class FAQ:
     @classmethod
     def load(cls, folder: Path, skip_bad: bool = False) -> "FAQ":
         knowledge = load_knowledge(folder, skip_bad=skip_bad)
-        return cls(knowledge, Index(knowledge.passages), Messages.load())
+        return cls(knowledge, Index(knowledge.passages), Messages.load().with_notices(knowledge.notices))
 
     def ask(self, question: str, top_k: int = 3) -> Answer:
         """Answer one question; an over-long one is answered on its first 1,000 characters."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .search import Hit, SearchResult
@@ -29,6 +29,7 @@ class Messages:
     """The bot's own words, from ``resources/messages.toml``."""
 
     disclaimer: str
+    disclaimer_without_notice: str
     disclaimer_short: str
     no_answer: str
     official_channel: str
@@ -45,6 +46,12 @@ class Messages:
         )
         data["examples"] = tuple(data["examples"])
         return cls(topic_notes=notes, **data)
+
+    def with_notices(self, notices: tuple[str, ...]) -> "Messages":
+        """The full disclaimer, quoting what the knowledge's articles say of themselves."""
+        if not notices:
+            return replace(self, disclaimer=self.disclaimer_without_notice)
+        return replace(self, disclaimer=self.disclaimer.replace("{notice}", " ".join(notices)))
 
 
 @dataclass(frozen=True)
