@@ -44,7 +44,7 @@ class AbstainRule:
     weak_coverage: float = 0.15
     min_matched: float = 1.0
     unknown_weight: float = 0.5
-    sibling_coverage: float = 0.8
+    sibling_coverage: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -169,11 +169,19 @@ class Index:
         np.maximum.at(best, self._owner, scores)
         return best
 
+    def _foreign(self, token: str, question: set[str], vocabulary: frozenset[str]) -> bool:
+        """A topic the knowledge does not cover: out of scope unless the question also holds one of
+        its exception words, or (for a topic without exceptions) the passage itself names it."""
+        if token not in self.out_of_scope:
+            return False
+        exceptions = self.out_of_scope[token]
+        return not (question & exceptions) if exceptions else token not in vocabulary
+
     def answerable(self, tokens: Sequence[str], passage: int) -> bool:
         """The refusal rule (see ``AbstainRule``) for the best passage."""
         rule, vocabulary = self.rule, self._vocabulary[passage]
         unique = set(tokens)
-        if any(t in self.out_of_scope and t not in vocabulary for t in unique):
+        if any(self._foreign(t, unique, vocabulary) for t in unique):
             return False
         coverage = self.coverage(unique, vocabulary)
         siblings = self.tokenizer.vocabulary.siblings

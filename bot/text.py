@@ -46,6 +46,15 @@ def _pairs(path: Path) -> dict[str, str]:
     return pairs
 
 
+def _topics(path: Path) -> dict[str, frozenset[str]]:
+    """``word`` or ``word | exception words``: a topic, and the words that bring it back in scope."""
+    topics = {}
+    for line in _data_lines(path):
+        word, _, exceptions = line.partition("|")
+        topics[word.strip()] = frozenset(exceptions.split())
+    return topics
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """The word lists a maintainer edits; loaded once from a resources folder."""
@@ -55,7 +64,7 @@ class Vocabulary:
     synonyms: dict[str, tuple[str, ...]]
     typos: dict[str, str]
     glossary: dict[str, str]
-    out_of_scope: frozenset[str]
+    out_of_scope: dict[str, frozenset[str]]
     siblings: dict[str, str]
 
     @classmethod
@@ -67,7 +76,7 @@ class Vocabulary:
             synonyms=synonyms,
             typos=_pairs(folder / "typos.tsv"),
             glossary=_pairs(folder / "glossary_en.tsv"),
-            out_of_scope=frozenset(_data_lines(folder / "out_of_scope.txt")),
+            out_of_scope=_topics(folder / "out_of_scope.txt"),
             siblings=_pairs(folder / "siblings.tsv"),
         )
 
