@@ -148,6 +148,7 @@ class Index:
         for document in self.documents:
             words[document.passage].update(document.tokens)
         self._vocabulary = [frozenset(w) for w in words]
+        self._content = [frozenset(d.tokens) for d in self.documents if d.is_answer]
         self.rarest_idf = math.log(self.engine.size + 1)  # BM25Plus idf of a word found once
         self.unknown_weight = rule.unknown_weight * self.rarest_idf
         self.out_of_scope = self.tokenizer.vocabulary.out_of_scope
@@ -169,19 +170,19 @@ class Index:
         np.maximum.at(best, self._owner, scores)
         return best
 
-    def _foreign(self, token: str, question: set[str], vocabulary: frozenset[str]) -> bool:
-        """A topic the knowledge does not cover: out of scope unless the question also holds one of
-        its exception words, or (for a topic without exceptions) the passage itself names it."""
-        if token not in self.out_of_scope:
+    def _foreign(self, token: str, question: set[str], passage: int) -> bool:
+        """A topic the knowledge does not cover: out of scope unless the passage's own text (heading
+        or answer, not its similar questions) names it, or the question holds one of its exception
+        words. A knowledge folder that does cover the topic thus answers it."""
+        if token not in self.out_of_scope or token in self._content[passage]:
             return False
-        exceptions = self.out_of_scope[token]
-        return not (question & exceptions) if exceptions else token not in vocabulary
+        return not (question & self.out_of_scope[token])
 
     def answerable(self, tokens: Sequence[str], passage: int) -> bool:
         """The refusal rule (see ``AbstainRule``) for the best passage."""
         rule, vocabulary = self.rule, self._vocabulary[passage]
         unique = set(tokens)
-        if any(self._foreign(t, unique, vocabulary) for t in unique):
+        if any(self._foreign(t, unique, passage) for t in unique):
             return False
         coverage = self.coverage(unique, vocabulary)
         siblings = self.tokenizer.vocabulary.siblings
