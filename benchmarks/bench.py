@@ -161,7 +161,7 @@ def worker_project(args: argparse.Namespace) -> dict:
 
     The only internals used (rename here if the core changes): ``faq.index``, ``index.tokenizer``
     (``normalise``, ``tokens``), ``index.passage_scores``, ``index.engine`` (``top``, ``idf``),
-    ``index.documents[*].tokens``, ``index.search`` and ``reply.compose``."""
+    ``index.documents`` (token tuples), ``index.search`` and ``reply.compose``."""
     import numpy as np
 
     rss_start = rss_mb()
@@ -169,6 +169,7 @@ def worker_project(args: argparse.Namespace) -> dict:
     from bot.faq import FAQ
     from bot.knowledge import load_knowledge
     from bot.reply import compose
+    from bot.search import BM25Plus
 
     import_s = time.perf_counter() - started
     folder = Path(args.knowledge)
@@ -213,11 +214,8 @@ def worker_project(args: argparse.Namespace) -> dict:
         _write_profile(profiler, Path(args.profile + ".ask.txt"))
         return {"profile": args.profile}
 
-    def rank(t):  # the ranking the engine does for a question: passage scores, then the top TOP
-        scores = index.passage_scores(t)
-        k = min(TOP, len(scores))
-        best = np.argpartition(-scores, k - 1)[:k]
-        return best[np.argsort(-scores[best], kind="stable")]
+    def rank(t):  # the ranking the engine does for a question: the top TOP passages
+        return index.top(t, TOP)
 
     results = [index.search(q, k=3) for q in questions]
     stages = {
@@ -229,10 +227,11 @@ def worker_project(args: argparse.Namespace) -> dict:
         "engine": timed(query_tokens, lambda t: index.engine.top(t, TOP)),
         "compose": timed(results, lambda r: compose(r, faq.messages, max_results=3)),
     }
-    documents = [list(d.tokens) for d in index.documents]
+    documents = [list(d) for d in index.documents]
     with open(args.tokens_out, "wb") as handle:
         pickle.dump({"documents": documents, "queries": query_tokens}, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    reference = [top_scores(index.engine.scores(t), TOP) for t in query_tokens[:50]]
+    unweighted = BM25Plus(index.documents, index.engine.params)  # the other engines know no field weight
+    reference = [top_scores(unweighted.scores(t), TOP) for t in query_tokens[:50]]
     return {
         "passages": passages, "documents": len(documents), "vocabulary": len(index.engine.idf),
         "queries": len(questions), "import_s": import_s, "read_s": read_s, "build_s": build_s,
@@ -510,7 +509,7 @@ def report(results: dict[str, dict], source: str) -> str:
     add = lines.append
     add("Latency per question in ms (p50 / p99); build = index from the knowledge folder or the token lists;")
     add("RSS = resident memory of that engine's own process after building (peak in brackets).")
-    add("faqbot ask = normalise → tokenise → rank → compose (FAQ.ask); faqbot rank = Index.passage_scores + top 10;")
+    add("faqbot ask = normalise → tokenise → rank → compose (FAQ.ask); faqbot rank = Index.top(tokens, 10);")
     add("faqbot engine = BM25Plus.top(tokens, 10) on its documents; bm25s = BM25(method='bm25+').retrieve top 10;")
     add("rank-bm25 = BM25Plus.get_scores full scan + top 10. All rank the same token lists.")
     add("")

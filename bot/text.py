@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
@@ -137,7 +138,8 @@ class Tokenizer:
         return out
 
     def _canonical(self, word: str) -> list[str]:
-        return [t for t in self.vocabulary.synonyms.get(word, (word,)) if t not in self.vocabulary.stopwords]
+        """The article's word(s) for a word, interned: a large index holds each string once."""
+        return [sys.intern(t) for t in self.vocabulary.synonyms.get(word, (word,)) if t not in self.vocabulary.stopwords]
 
     def _parts(self, word: str) -> list[str]:
         """Dictionary words inside a longer word, as jieba's search mode finds them:
