@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .cache import cached
 from .knowledge import Knowledge, load_knowledge
 from .reply import Answer, Messages, compose
 from .search import Index
@@ -20,9 +21,15 @@ class FAQ:
     messages: Messages
 
     @classmethod
-    def load(cls, folder: Path, skip_bad: bool = False) -> "FAQ":
-        knowledge = load_knowledge(folder, skip_bad=skip_bad)
-        return cls(knowledge, Index(knowledge.passages), Messages.load().with_notices(knowledge.notices))
+    def load(cls, folder: Path, skip_bad: bool = False, use_cache: bool = True) -> "FAQ":
+        """Read and index a knowledge folder, or load its index from the cache (``bot.cache``)."""
+
+        def build() -> tuple[Knowledge, Index]:
+            knowledge = load_knowledge(folder, skip_bad=skip_bad)
+            return knowledge, Index(knowledge.passages)
+
+        knowledge, index = cached(Path(folder), skip_bad, build) if use_cache else build()
+        return cls(knowledge, index, Messages.load().with_notices(knowledge.notices))
 
     def ask(self, question: str, top_k: int = 3) -> Answer:
         """Answer one question; an over-long one is answered on its first 1,000 characters."""

@@ -231,11 +231,12 @@ def _outline_lead_ins(blocks: list[_Block]) -> list[_Block]:
 
 def _split_conclusion(blocks: list[_Block]) -> list[_Block]:
     """The article's closing paragraphs trail its last numbered item; give them their own passage."""
-    last = blocks[-1] if blocks else None
-    if last is None or len(last.headings) < 3 or len(last.paragraphs) < 2:
+    items = [n for n, block in enumerate(blocks) if len(block.headings) >= 3]
+    if not items or len(blocks[items[-1]].paragraphs) < 2:
         return blocks
+    last = blocks[items[-1]]
     closing = _Block((last.headings[0], CONCLUSION_HEADING), last.paragraphs[1:])
-    return [*blocks[:-1], _Block(last.headings, last.paragraphs[:1]), closing]
+    return [*blocks[: items[-1]], _Block(last.headings, last.paragraphs[:1]), closing, *blocks[items[-1] + 1:]]
 
 
 def split_article(source: str, text: str) -> tuple[list[Passage], list[str]]:

@@ -178,6 +178,14 @@ class Index:
         self.unknown_weight = rule.unknown_weight * self.rarest_idf
         self.out_of_scope = self.tokenizer.vocabulary.out_of_scope
 
+    def __getstate__(self) -> dict:
+        """Pickled without the tokenizer (jieba and OpenCC hold native state); a fresh one on load."""
+        return {key: value for key, value in self.__dict__.items() if key != "tokenizer"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.tokenizer = Tokenizer()
+
     def vocabulary(self, passage: int) -> frozenset[str]:
         """Every word of a passage's documents (answer and questions)."""
         return frozenset(self.documents[passage]).union(*(self.documents[d] for d in self._questions[passage]))

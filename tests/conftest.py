@@ -3,9 +3,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tempfile
+
 import pytest
 
-from bot.faq import FAQ
+# Tests never read or write the user's index cache.
+os.environ["FAQBOT_CACHE"] = tempfile.mkdtemp(prefix="faqbot-test-cache-")
+
+from bot.faq import FAQ  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"

@@ -62,7 +62,8 @@ def test_idf_stays_positive_for_words_in_half_the_passages():
     assert engine.top(["借呗", "额度"], 1)[0][0] == 0
 
 
-def test_the_index_is_built_once_per_process(monkeypatch):
+def test_the_index_is_built_once_per_process_and_then_loaded_from_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("FAQBOT_CACHE", str(tmp_path))
     builds = []
     original = search.BM25Plus.__init__
 
@@ -75,6 +76,9 @@ def test_the_index_is_built_once_per_process(monkeypatch):
     for question in ["借呗升级失败", "额度异常", "账单没生成"] * 5:
         faq.ask(question)
     assert len(builds) == 1
+    again = FAQ.load(KNOWLEDGE)
+    assert len(builds) == 1
+    assert again.ask("借呗升级失败").hits[0].passage == faq.ask("借呗升级失败").hits[0].passage
 
 
 @pytest.mark.parametrize(
