@@ -2,7 +2,7 @@
 
 A second start with the same knowledge (and the same code and word lists) loads the index instead
 of reading, cutting and tokenising every article again. Any change to any knowledge file, or to
-``bot/resources``, or to the package version, gives another key. A cache file that cannot be
+``bot/resources``, or to the code itself, gives another key. A cache file that cannot be
 read is ignored and rebuilt: the cache can make a start faster, never make it fail.
 """
 
@@ -20,6 +20,8 @@ from .knowledge import _is_knowledge_file
 from .text import RESOURCES
 
 FORMAT = 1
+CODE = Path(__file__).parent
+KEEP = 8  # cache files kept (most recent first): one per knowledge folder or version in use
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -33,13 +35,12 @@ def cache_dir() -> Path:
 
 
 def fingerprint(folder: Path, skip_bad: bool) -> str:
-    """A digest of everything the index depends on: knowledge files, word lists, code version."""
-    from . import __version__
-
-    digest = hashlib.sha256(f"{FORMAT}:{__version__}:{skip_bad}".encode())
-    for root in (RESOURCES, Path(folder)):
-        for path in sorted(p for p in root.iterdir() if p.is_file() and (root == RESOURCES or _is_knowledge_file(p))):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    """A digest of everything the index depends on: knowledge files, word lists and the code."""
+    digest = hashlib.sha256(f"{FORMAT}:{skip_bad}".encode())
+    sources = [*sorted(CODE.glob("*.py")), *sorted(p for p in RESOURCES.iterdir() if p.is_file())]
+    knowledge = sorted(p for p in Path(folder).iterdir() if _is_knowledge_file(p))
+    for path in [*sources, *knowledge]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -68,5 +69,7 @@ def _store(path: Path, value: object) -> None:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".index-", delete=False) as handle:
             pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(handle.name, path)
+        for stale in sorted(path.parent.glob("index-*.pickle"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
+            stale.unlink(missing_ok=True)
     except OSError as error:
         log.warning("index cache not written (%s)", error)

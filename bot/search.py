@@ -10,6 +10,7 @@ depend on the corpus size or on raw BM25 magnitudes.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
@@ -84,26 +85,30 @@ class BM25Plus:
         lengths = np.fromiter((len(doc) for doc in corpus), dtype=np.float64, count=self.size)
         self.avgdl = float(lengths.sum() / self.size) if self.size else 0.0
         norm = params.k1 * (1 - params.b + params.b * lengths / self.avgdl) if self.avgdl else lengths + params.k1
-        postings: dict[str, tuple[list[int], list[int]]] = {}
+        term_ids: dict[str, int] = {}
+        terms, documents, frequencies = array("i"), array("i"), array("i")  # compact, not lists of ints
         for index, doc in enumerate(corpus):
             for term, freq in Counter(doc).items():
-                docs, freqs = postings.setdefault(term, ([], []))
-                docs.append(index)
-                freqs.append(freq)
+                terms.append(term_ids.setdefault(term, len(term_ids)))
+                documents.append(index)
+                frequencies.append(freq)
+        order = np.argsort(np.frombuffer(terms, dtype=np.int32), kind="stable")
+        doc_ids_all = np.frombuffer(documents, dtype=np.int32)[order]
+        tf_all = np.frombuffer(frequencies, dtype=np.int32)[order].astype(np.float64)
+        bounds = np.searchsorted(np.frombuffer(terms, dtype=np.int32)[order], np.arange(len(term_ids) + 1))
         self.idf: dict[str, float] = {}
         self.postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.dense: dict[str, np.ndarray] = {}  # words in many documents: one full row, added in one sweep
-        for term, (docs, freqs) in postings.items():
-            idf = math.log(self.size + 1) - math.log(len(docs))
-            doc_ids = np.array(docs, dtype=np.int32)
-            tf = np.array(freqs, dtype=np.float64)
+        for term, number in term_ids.items():
+            doc_ids, tf = doc_ids_all[bounds[number]:bounds[number + 1]], tf_all[bounds[number]:bounds[number + 1]]
+            idf = math.log(self.size + 1) - math.log(len(doc_ids))
             self.idf[term] = idf
             contribution = (self.weights[doc_ids] * idf * (tf * (params.k1 + 1)) / (norm[doc_ids] + tf)).astype(SCORE_TYPE)
-            if len(docs) * DENSE_SHARE >= self.size >= DENSE_MIN_DOCUMENTS:
+            if len(doc_ids) * DENSE_SHARE >= self.size >= DENSE_MIN_DOCUMENTS:
                 self.dense[term] = np.zeros(self.size, dtype=SCORE_TYPE)
                 self.dense[term][doc_ids] = contribution
             else:
-                self.postings[term] = (doc_ids, contribution)
+                self.postings[term] = (doc_ids.copy(), contribution)
 
     def base(self, query: Sequence[str]) -> float:
         """What every (unweighted) document gets for the query alone: BM25Plus's δ term."""
@@ -162,18 +167,19 @@ class Index:
         self.rule = rule
         self.answer_weight = answer_weight
         per_passage = [passage_documents(p, self.tokenizer) for p in self.passages]
-        # Answer documents first, document i answering passage i; then every question document.
-        self.documents: list[tuple[str, ...]] = [documents[0] for documents in per_passage]
-        owners: list[int] = []
-        self._questions: list[range] = []
-        for number, documents in enumerate(per_passage):
-            self._questions.append(range(len(self.documents), len(self.documents) + len(documents) - 1))
-            self.documents += documents[1:]
-            owners += [number] * (len(documents) - 1)
-        self._owner = np.concatenate([np.arange(len(self.passages)), np.array(owners, dtype=np.int64)])
-        weights = np.ones(len(self.documents))
+        # Answer documents first, document i answering passage i; then every passage's questions.
+        documents = [docs[0] for docs in per_passage] + [q for docs in per_passage for q in docs[1:]]
+        counts = np.array([len(docs) - 1 for docs in per_passage], dtype=np.int64)
+        self._question_end = len(self.passages) + np.cumsum(counts)
+        self._owner = np.concatenate([np.arange(len(self.passages)), np.repeat(np.arange(len(self.passages)), counts)])
+        weights = np.ones(len(documents))
         weights[: len(self.passages)] = answer_weight
-        self.engine = BM25Plus(self.documents, params, weights)
+        self.engine = BM25Plus(documents, params, weights)
+        # Documents kept as word numbers in one array: a tenth of the memory of tuples of strings.
+        self._words = list(self.engine.idf)
+        number = {word: n for n, word in enumerate(self._words)}
+        self._offsets = np.cumsum([0] + [len(d) for d in documents])
+        self._tokens = np.fromiter((number[t] for d in documents for t in d), dtype=np.int32, count=int(self._offsets[-1]))
         self.rarest_idf = math.log(self.engine.size + 1)  # BM25Plus idf of a word found once
         self.unknown_weight = rule.unknown_weight * self.rarest_idf
         self.out_of_scope = self.tokenizer.vocabulary.out_of_scope
@@ -186,13 +192,24 @@ class Index:
         self.__dict__.update(state)
         self.tokenizer = Tokenizer()
 
+    @property
+    def documents(self) -> list[tuple[str, ...]]:
+        """Every document's tokens (answers first, then questions), as BM25 saw them."""
+        return [self._document(d) for d in range(len(self._offsets) - 1)]
+
+    def _document(self, document: int) -> tuple[str, ...]:
+        return tuple(self._words[n] for n in self._tokens[self._offsets[document]:self._offsets[document + 1]])
+
     def vocabulary(self, passage: int) -> frozenset[str]:
         """Every word of a passage's documents (answer and questions)."""
-        return frozenset(self.documents[passage]).union(*(self.documents[d] for d in self._questions[passage]))
+        first = self._question_end[passage - 1] if passage else len(self.passages)
+        numbers = set(self._tokens[self._offsets[passage]:self._offsets[passage + 1]].tolist())
+        numbers.update(self._tokens[self._offsets[first]:self._offsets[self._question_end[passage]]].tolist())
+        return frozenset(self._words[n] for n in numbers)
 
     def content(self, passage: int) -> frozenset[str]:
         """The words of the passage's own text: heading chain and answer."""
-        return frozenset(self.documents[passage])
+        return frozenset(self._document(passage))
 
     def weight(self, token: str) -> float:
         """How much a question word says: its idf, or a fixed weight for words the knowledge lacks."""
