@@ -51,16 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         from .telegram import run
 
         return run(settings)
+    from . import console
     from .faq import FAQ
 
     try:
-        faq = FAQ.load(settings.knowledge, skip_bad=settings.skip_bad)
+        faq = FAQ.load(settings.knowledge, skip_bad=settings.skip_bad, progress=console.build_progress())
     except KnowledgeError as error:
         print(f"faqbot: error: {error}", file=sys.stderr)
         return 1
     for skipped in faq.knowledge.skipped:
         print(f"faqbot: skipped {skipped}", file=sys.stderr)
-    from . import console
 
     if command == "ask":
         if args.question == "-":

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+import time
+from typing import Callable, TextIO
 
 from .faq import FAQ
 from .reply import render_text, to_json
 
 HELP = """直接输入问题并回车，例如：借呗升级失败怎么办
 /help  显示帮助    /quit  退出（也可以按 Ctrl-D）"""
+
+
+def build_progress(stream: TextIO = sys.stderr, after: float = 1.0) -> Callable[[int, int], None] | None:
+    """A progress bar for a long index build: on a terminal only, and only once it has taken
+    ``after`` seconds (a quick start stays silent)."""
+    if not stream.isatty():
+        return None
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        if time.monotonic() - started < after or not total:
+            return
+        filled = 30 * done // total
+        end = "\n" if done >= total else ""
+        print(f"\r建立索引 [{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,}", end=end, file=stream, flush=True)
+
+    return show
 
 
 def _enable_line_editing() -> None:

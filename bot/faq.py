@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from .cache import cached
 from .knowledge import Knowledge, load_knowledge
@@ -21,12 +22,19 @@ class FAQ:
     messages: Messages
 
     @classmethod
-    def load(cls, folder: Path, skip_bad: bool = False, use_cache: bool = True) -> "FAQ":
-        """Read and index a knowledge folder, or load its index from the cache (``bot.cache``)."""
+    def load(
+        cls,
+        folder: Path,
+        skip_bad: bool = False,
+        use_cache: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> "FAQ":
+        """Read and index a knowledge folder, or load its index from the cache (``bot.cache``);
+        ``progress(done, total)`` hears how the indexing goes."""
 
         def build() -> tuple[Knowledge, Index]:
             knowledge = load_knowledge(folder, skip_bad=skip_bad)
-            return knowledge, Index(knowledge.passages)
+            return knowledge, Index(knowledge.passages, progress=progress)
 
         knowledge, index = cached(Path(folder), skip_bad, build) if use_cache else build()
         return cls(knowledge, index, Messages.load().with_notices(knowledge.notices))

@@ -13,7 +13,7 @@ import math
 from array import array
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -161,12 +161,19 @@ class Index:
         params: BM25Params = BM25Params(),
         rule: AbstainRule = AbstainRule(),
         answer_weight: float = 1.15,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.passages = tuple(passages)
         self.tokenizer = tokenizer or Tokenizer()
         self.rule = rule
         self.answer_weight = answer_weight
-        per_passage = [passage_documents(p, self.tokenizer) for p in self.passages]
+        per_passage = []
+        for number, passage in enumerate(self.passages):
+            per_passage.append(passage_documents(passage, self.tokenizer))
+            if progress and number % 1000 == 0:
+                progress(number, len(self.passages))
+        if progress:
+            progress(len(self.passages), len(self.passages))
         # Answer documents first, document i answering passage i; then every passage's questions.
         documents = [docs[0] for docs in per_passage] + [q for docs in per_passage for q in docs[1:]]
         counts = np.array([len(docs) - 1 for docs in per_passage], dtype=np.int64)

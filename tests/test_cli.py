@@ -109,3 +109,23 @@ def test_eval_reports_the_figures_as_json():
     result = run_faqbot("eval", "--json", str(SHARED / "eval" / "dev.jsonl"))
     figures = json.loads(result.stdout)["dev.jsonl"]
     assert {"hit@1", "hit@3", "mrr", "correct_abstention", "false_abstention"} <= set(figures)
+
+
+def test_a_long_index_build_shows_progress_on_a_terminal_only():
+    import io
+
+    from bot.console import build_progress
+    from bot.faq import FAQ
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert build_progress(io.StringIO()) is None
+    assert build_progress(Terminal(), after=3600) is not None
+    screen = Terminal()
+    FAQ.load(KNOWLEDGE, use_cache=False, progress=build_progress(screen, after=0.0))
+    assert "建立索引" in screen.getvalue() and screen.getvalue().endswith("\n")
+    quiet = Terminal()
+    FAQ.load(KNOWLEDGE, use_cache=False, progress=build_progress(quiet, after=3600))
+    assert quiet.getvalue() == ""
