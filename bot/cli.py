@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("files", nargs="*", type=Path, help="question files (default: the dev set and the real-user measuring half)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     commands.add_parser("telegram", parents=[common], help="run the Telegram bot (token in $TELEGRAM_BOT_TOKEN)")
+    report = commands.add_parser("report", help="unanswered and 👎 questions, grouped by wording, most frequent first")
+    report.add_argument("--log", type=Path, default=None, help="the JSONL log (default: $FAQBOT_LOG_DIR/unanswered.jsonl)")
+    report.add_argument("--top", type=int, default=20, metavar="N", help="show the N largest groups (default 20)")
     return parser
 
 
@@ -47,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         print("faqbot: error: --top-k must be at least 1", file=sys.stderr)
         return 2
     command = args.command or "console"
+    if command == "report":
+        return _report(args.log, args.top)
     if command == "telegram":
         from .telegram import run
 
@@ -77,6 +82,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(figures, ensure_ascii=False, indent=1) if args.json else _table(figures))
         return 0
     return console.interactive(faq, settings.top_k)
+
+
+def _report(log: Path | None, top: int) -> int:
+    from .feedback import LOG_FILE, group_entries, log_dir, read_log, render_report
+    from .text import Tokenizer
+
+    path = log or log_dir() / LOG_FILE
+    if not path.exists():
+        print(f"faqbot: no log at {path} yet: nothing was refused or marked 👎", file=sys.stderr)
+        return 0
+    print(render_report(group_entries(read_log(path), Tokenizer()), top))
+    return 0
 
 
 def _ask_lines(faq, top_k: int) -> int:
