@@ -1,0 +1,89 @@
+"""Any input gets an answer and loses nothing: property tests, every real question, huge files."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.knowledge import KnowledgeError, MAX_FILE_BYTES, load_knowledge
+
+from conftest import KNOWLEDGE, SHARED, run_faqbot
+
+NASTY = [
+    "", " ", "\t", "？？？", "!!!", "🤔💸❓", "😀" * 50, "的了吗呢吧", "<b>借呗</b>", "&amp;&lt;", "[借呗](http://x)",
+    "*借呗*", "'; DROP TABLE passages; --", "$(rm -rf /)", "`reboot`", "%s%s%n", "\\x00", "\u202e借呗", "\ufeff借呗",
+    "借" * 100_000, "a" * 100_000, "\x1b[31m借呗\x1b[0m", "null", "{}", "[]", "NaN",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text())
+def test_any_text_gets_an_answer(faq, text):
+    answer = faq.ask(text)
+    assert answer.disclaimer
+    assert answer.answered == bool(answer.hits)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF)))
+def test_any_code_point_including_lone_surrogates_gets_an_answer(faq, text):
+    assert faq.ask(text).disclaimer
+
+
+def test_batch_mode_one_json_line_per_input_line_whatever_comes_in():
+    lines = [line.replace("\n", " ").replace("\r", " ") for line in NASTY]
+    raw = ("\n".join(lines) + "\n").encode("utf-8") + b"\xff\xfe broken utf-8 \xed\xa0\x80\n"
+    from conftest import ROOT
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "bot", "ask", "--json", "-"], input=raw, capture_output=True,
+                            cwd=ROOT, env={**os.environ}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode("utf-8").splitlines()
+    assert len(out) == len(lines) + 1
+    for line in out:
+        answer = json.loads(line)
+        assert set(answer) == {"question", "answered", "results", "disclaimer"}
+
+
+def _real_questions() -> list[str]:
+    import csv
+
+    data = SHARED / "data"
+    questions = set()
+    for line in (data / "atec" / "atec_nlp_sim_train.csv").read_text(encoding="utf-8-sig").splitlines():
+        fields = line.replace("\ufeff", "").split("\t")
+        questions.update(fields[1:3])
+    with (data / "afqmc" / "train.csv").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            questions.update((row["sentence1"], row["sentence2"]))
+    for name in ("dev.json", "test.json"):
+        for line in (data / "afqmc" / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            questions.update((row["sentence1"], row["sentence2"]))
+    return sorted(q.replace("\r", " ").replace("\n", " ") for q in questions)
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "atec").exists(), reason="shared real-user data absent")
+def test_every_real_user_question_goes_through_batch_mode_in_one_process():
+    questions = _real_questions()
+    assert len(questions) > 100_000
+    result = run_faqbot("ask", "--json", "-", stdin="\n".join(questions) + "\n", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout.splitlines()
+    assert len(out) == len(questions)
+    answered = sum(json.loads(line)["answered"] for line in out)
+    assert 0 < answered < len(questions)
+
+
+def test_a_50_mb_file_is_refused_with_its_name(tmp_path):
+    (tmp_path / "huge.txt").write_bytes(b"a" * 50_000_000)
+    (tmp_path / "ok.jsonl").write_text('{"question": "借呗是什么", "answer": "一种信用贷款。"}\n', encoding="utf-8")
+    assert MAX_FILE_BYTES < 50_000_000
+    with pytest.raises(KnowledgeError, match="huge.txt"):
+        load_knowledge(tmp_path)
+    knowledge = load_knowledge(tmp_path, skip_bad=True)
+    assert len(knowledge.passages) == 1 and "huge.txt" in knowledge.skipped[0]
