@@ -1,0 +1,76 @@
+"""The tokeniser learns real users' writing: every typo, colloquial form and the *** number mask
+in bot/resources is checked against real questions that contain it (read from ../shared/data at
+run time, never stored here)."""
+
+import functools
+import re
+
+import pytest
+
+from bot.text import Tokenizer
+
+from conftest import SHARED
+
+DATA = SHARED / "data"
+pytestmark = pytest.mark.skipif(not (DATA / "atec").exists(), reason="shared real-user data absent")
+
+
+@functools.lru_cache(maxsize=1)
+def real_questions() -> tuple[str, ...]:
+    from test_robustness import _real_questions
+
+    return tuple(_real_questions())
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return Tokenizer()
+
+
+def containing(fragment: str, limit: int = 20) -> list[str]:
+    return [q for q in real_questions() if fragment in q][:limit]
+
+
+def test_every_typo_in_the_map_occurs_in_real_questions_and_is_corrected(tokenizer):
+    unseen = []
+    for typo, correct in tokenizer.vocabulary.typos.items():
+        questions = containing(typo)
+        if not questions:
+            unseen.append(typo)
+            continue
+        for question in questions:
+            normalised = tokenizer.normalise(question)
+            assert typo not in normalised or typo in correct, question
+    assert len(unseen) <= len(tokenizer.vocabulary.typos) // 3, f"typos never seen in real data: {unseen}"
+
+
+def test_masked_numbers_are_numbers(tokenizer):
+    questions = containing("***", limit=200)
+    assert len(questions) == 200
+    for question in questions:
+        tokens = tokenizer.tokens(question)
+        assert not any("*" in t for t in tokens)
+        assert tokens == tokenizer.tokens(question.replace("***", "12"))
+
+
+@pytest.mark.parametrize("spoken, meaning", [("咋", "怎么"), ("没有", "无"), ("用不了", "无法"), ("还清", "还款"),
+                                             ("为啥", "原因"), ("借不了", "无法"), ("提额", "提升"), ("消失", "无")])
+def test_spoken_forms_in_real_questions_reach_the_articles_words(tokenizer, spoken, meaning):
+    questions = containing(spoken)
+    assert questions, spoken
+    hits = sum(meaning in tokenizer.tokens(q) or spoken == "咋" for q in questions)
+    assert hits >= 0.8 * len(questions), (spoken, questions[:3])
+
+
+def test_brand_prefix_and_traditional_forms_in_real_questions_collapse(tokenizer):
+    for question in containing("蚂蚁借呗"):
+        assert tokenizer.tokens(question) == tokenizer.tokens(question.replace("蚂蚁借呗", "借呗"))
+    for question in containing("借唄"):
+        assert "借呗" in tokenizer.tokens(question)
+
+
+def test_pronouns_and_particles_in_real_questions_add_nothing(tokenizer):
+    mine = [q for q in real_questions() if q.startswith("我的")][:200]
+    assert len(mine) == 200
+    same = sum(tokenizer.tokens(q) == tokenizer.tokens(q[2:]) for q in mine)
+    assert same >= 0.95 * len(mine)
