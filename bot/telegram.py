@@ -55,7 +55,6 @@ TEXTS = {
     "sources_heading": "资料来源",
     "source_line": "{title}（{file}，{passages} 段）",
     "source_line_untitled": "{file}（{passages} 段）",
-    "notices_heading": "资料自述",
     "disclaimer_heading": "免责声明",
     "text_only": "我只能读文字消息，请用文字提问，例如：{example}",
     "unknown_command": "没有这个命令。直接发问题给我，或看 /help。",
@@ -92,6 +91,7 @@ def run(settings: Settings) -> int:
         return 130
     for skipped in faq.knowledge.skipped:
         print(f"faqbot: skipped {skipped}", file=sys.stderr)
+    faq.ask(faq.messages.examples[0])  # warms the tokeniser's dictionary: the first user should not wait for it
     application = build_application(token, faq, os.environ.get("TELEGRAM_API_BASE") or None, settings.top_k)
     try:
         application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3,
@@ -229,14 +229,12 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/about: the knowledge sources, what the articles say of themselves, and the full disclaimer."""
+    """/about: the knowledge sources and the full disclaimer (which quotes the articles' own notice)."""
     faq: FAQ = context.bot_data["faq"]
     e = html.escape
     blocks = [f"<b>{e(TEXTS['sources_heading'])}</b>\n" + "\n".join(
         "· " + e(TEXTS["source_line" if title else "source_line_untitled"].format(title=title, file=file, passages=count))
         for title, file, count in _sources(faq))]
-    if faq.knowledge.notices:
-        blocks.append(f"<b>{e(TEXTS['notices_heading'])}</b>\n" + "\n".join(e(n) for n in faq.knowledge.notices))
     blocks.append(f"<b>{e(TEXTS['disclaimer_heading'])}</b>\n⚠️ {e(faq.messages.disclaimer)}")
     await send_chunks(context, update.effective_chat.id, "\n\n".join(blocks), update.message.message_id)
 
