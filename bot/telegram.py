@@ -23,7 +23,7 @@ from typing import Awaitable, Callable, TypeVar
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message,
                       MessageEntity, ReplyParameters, Update)
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler,
                           ContextTypes, MessageHandler, filters)
 
@@ -91,7 +91,7 @@ def run(settings: Settings) -> int:
         return 130
     for skipped in faq.knowledge.skipped:
         print(f"faqbot: skipped {skipped}", file=sys.stderr)
-    faq.ask(faq.messages.examples[0])  # warms the tokeniser's dictionary: the first user should not wait for it
+    faq.ask(_example(faq))  # warms the tokeniser's dictionary: the first user should not wait for it
     application = build_application(token, faq, os.environ.get("TELEGRAM_API_BASE") or None, settings.top_k)
     try:
         application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3,
@@ -111,7 +111,7 @@ def token_problem(token: str) -> str | None:
     """Why ``token`` cannot be a bot token (without repeating it), or None when it looks right."""
     if not token:
         return "TELEGRAM_BOT_TOKEN is not set (create a bot with @BotFather and export its token)"
-    if not TOKEN_PATTERN.match(token):
+    if not TOKEN_PATTERN.fullmatch(token):
         return "TELEGRAM_BOT_TOKEN does not look like a bot token (expected 123456789:AAH..., from @BotFather)"
     return None
 
@@ -222,7 +222,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: how to ask in a private chat and in a group, and the commands."""
     faq: FAQ = context.bot_data["faq"]
-    text = TEXTS["help"].format(example=html.escape(faq.messages.examples[0]),
+    text = TEXTS["help"].format(example=html.escape(_example(faq)),
                                 username=html.escape(context.bot.username or ""))
     await send_chunks(context, update.effective_chat.id,
                       f"{text}\n\n<i>⚠️ {html.escape(faq.messages.disclaimer_short)}</i>", update.message.message_id)
@@ -232,11 +232,11 @@ async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/about: the knowledge sources and the full disclaimer (which quotes the articles' own notice)."""
     faq: FAQ = context.bot_data["faq"]
     e = html.escape
-    blocks = [f"<b>{e(TEXTS['sources_heading'])}</b>\n" + "\n".join(
-        "· " + e(TEXTS["source_line" if title else "source_line_untitled"].format(title=title, file=file, passages=count))
-        for title, file, count in _sources(faq))]
-    blocks.append(f"<b>{e(TEXTS['disclaimer_heading'])}</b>\n⚠️ {e(faq.messages.disclaimer)}")
-    await send_chunks(context, update.effective_chat.id, "\n\n".join(blocks), update.message.message_id)
+    sources = [TEXTS["source_line" if title else "source_line_untitled"].format(title=title, file=file, passages=count)
+               for title, file, count in _sources(faq)]
+    text = (f"<b>{e(TEXTS['sources_heading'])}</b>\n" + "\n".join(f"· {e(line)}" for line in sources)
+            + f"\n\n<b>{e(TEXTS['disclaimer_heading'])}</b>\n⚠️ {e(faq.messages.disclaimer)}")
+    await send_chunks(context, update.effective_chat.id, text, update.message.message_id)
 
 
 async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -267,7 +267,7 @@ async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message.chat.type != ChatType.PRIVATE and not addressed_to_bot(message, context.bot.id, context.bot.username):
         return
     faq: FAQ = context.bot_data["faq"]
-    await send_chunks(context, message.chat_id, html.escape(TEXTS["text_only"].format(example=faq.messages.examples[0])),
+    await send_chunks(context, message.chat_id, html.escape(TEXTS["text_only"].format(example=_example(faq))),
                       message.message_id)
 
 
@@ -328,6 +328,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.error("error outside any update: %s", type(error).__name__, exc_info=error)
         return
     chat_id = update.effective_chat.id if update.effective_chat else None
+    if isinstance(error, Forbidden):  # the user blocked the bot, or it was removed from the group
+        log.info("chat %s no longer accepts messages from the bot", pseudonym(context, chat_id))
+        return
     log.error("update %s (chat %s) failed: %s", update.update_id, pseudonym(context, chat_id), type(error).__name__,
               exc_info=error)
     try:
@@ -464,6 +467,10 @@ def _question_behind(message, example: int | None, faq: FAQ, username: str | Non
     if asked is None:
         return None, None
     return question_of(asked, username) or None, asked.message_id
+
+
+def _example(faq: FAQ) -> str:
+    return faq.messages.examples[0] if faq.messages.examples else "借呗升级失败怎么办？"
 
 
 def _sources(faq: FAQ) -> list[tuple[str, str, int]]:

@@ -38,7 +38,7 @@ def telegram_html_text(markup: str) -> str:
         if entity:
             text.append(_ENTITY.get(entity) or chr(int(entity[2:], 16) if entity[1] in "xX" else int(entity[1:])))
         elif tag is None:
-            raise ValueError(f"can't parse entities: unsupported start tag or stray {token.group()!r} at byte offset {token.start()}")
+            raise ValueError(f"can't parse entities: stray {token.group()!r} at byte offset {token.start()}")
         elif tag.lower() not in TELEGRAM_TAGS:
             raise ValueError(f"can't parse entities: unsupported start tag \"{tag}\" at byte offset {token.start()}")
         elif not closing:
@@ -308,7 +308,8 @@ class FakeBotAPI:
     def _api_editMessageText(self, params: dict) -> dict:  # noqa: N802
         with self._lock:
             message = self._messages[(params["chat_id"], params["message_id"])]
-            message["text"] = telegram_html_text(params["text"]) if params.get("parse_mode") == "HTML" else params["text"]
+            text = params["text"]
+            message["text"] = telegram_html_text(text) if params.get("parse_mode") == "HTML" else text
             return message
 
     def _api_editMessageReplyMarkup(self, params: dict) -> dict:  # noqa: N802
