@@ -109,5 +109,5 @@ def _table(figures: dict) -> str:
     keys = ["answerable", "out_of_scope", "hit@1", "hit@3", "mrr", "correct_abstention", "false_abstention"]
     rows = [f"{'set':<28}" + "".join(f"{k:>19}" for k in keys)]
     for name, metrics in figures.items():
-        rows.append(f"{name:<28}" + "".join(f"{metrics[k]:>19}" for k in keys))
+        rows.append(f"{name:<28}" + "".join(f"{'-' if metrics[k] is None else metrics[k]:>19}" for k in keys))
     return "\n".join(rows)

@@ -44,15 +44,20 @@ class Metrics:
     misses: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        a, o = self.answerable or 1, self.out_of_scope or 1
+        """Shares, or None where a set has no question of that kind."""
+        a, o = self.answerable, self.out_of_scope
+
+        def share(count: float, total: int) -> float | None:
+            return round(count / total, 4) if total else None
+
         return {
-            "answerable": self.answerable,
-            "out_of_scope": self.out_of_scope,
-            "hit@1": round(self.hit1 / a, 4),
-            "hit@3": round(self.hit3 / a, 4),
-            "mrr": round(self.reciprocal_rank / a, 4),
-            "false_abstention": round(self.false_abstentions / a, 4),
-            "correct_abstention": round(self.correct_abstentions / o, 4),
+            "answerable": a,
+            "out_of_scope": o,
+            "hit@1": share(self.hit1, a),
+            "hit@3": share(self.hit3, a),
+            "mrr": share(self.reciprocal_rank, a),
+            "false_abstention": share(self.false_abstentions, a),
+            "correct_abstention": share(self.correct_abstentions, o),
         }
 
 

@@ -16,3 +16,15 @@ def test_dev_set_figures_meet_the_floors(faq):
     assert metrics["hit@3"] >= 0.95, metrics
     assert metrics["correct_abstention"] >= 0.85, metrics
     assert metrics["false_abstention"] <= 0.05, metrics
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "atec").exists(), reason="shared real-user data absent")
+def test_real_questions_measuring_half_keeps_its_figures(faq):
+    """Issue floor hit@1 ≥ 0.60 holds; refusal figures are guarded at what was reached so far
+    (the issue's 0.85 / 0.15 floors are not met yet, see README)."""
+    from bot.evaluation import load_real_cases
+
+    metrics = evaluate(load_real_cases("measure"), lambda q: faq.ask(q, 3))[0].as_dict()
+    assert metrics["hit@1"] >= 0.60, metrics
+    assert metrics["correct_abstention"] >= 0.70, metrics
+    assert metrics["false_abstention"] <= 0.20, metrics
