@@ -1,0 +1,127 @@
+"""What Telegram receives, checked with Telegram's own HTML rules: every passage escaped, long
+answers split at paragraphs into valid messages under 4,096 characters, buttons under 64 bytes,
+questions found in group messages, and logs that never show the token."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import replace
+
+import pytest
+from telegram import Message
+
+from bot.reply import render_html, split_message
+from bot.telegram import (CALLBACK_DATA_LIMIT, RedactingFormatter, _feedback_data, addressed_to_bot, answer_keyboard,
+                          question_of, token_problem)
+from fake_bot_api import telegram_html_text, utf16_len
+
+BOT_ID, USERNAME = 4242, "faq_test_bot"
+NASTY = '<script>alert("x")</script> & <b>粗体</b> &amp; 5 < 6 > 4 \'引号\''
+
+
+def as_telegram_shows(chunks: list[str]) -> list[str]:
+    shown = [telegram_html_text(chunk) for chunk in chunks]  # raises where Telegram would answer 400
+    assert all(utf16_len(text) <= 4096 for text in shown)
+    return shown
+
+
+def answer_with(faq, *answers: str):
+    """A real answer whose passages say ``answers`` instead."""
+    answer = faq.ask("借呗升级失败怎么办", top_k=3)
+    hit = answer.hits[0]
+    hits = tuple(replace(hit, passage=replace(hit.passage, answer=text)) for text in answers)
+    return replace(answer, hits=hits)
+
+
+def test_every_passage_renders_as_one_valid_telegram_message(faq):
+    for passage in faq.knowledge.passages:
+        answer = faq.ask(passage.question)
+        [shown] = as_telegram_shows(split_message(render_html(answer)))
+        assert faq.messages.disclaimer_short in shown
+
+
+def test_passage_text_is_shown_literally_never_as_markup(faq):
+    [shown] = as_telegram_shows(split_message(render_html(answer_with(faq, NASTY))))
+    assert NASTY in shown
+
+
+def test_a_refusal_is_valid_html_with_examples_and_the_disclaimer(faq):
+    [shown] = as_telegram_shows(split_message(render_html(faq.ask("今天天气怎么样"))))
+    assert faq.messages.examples[0] in shown and faq.messages.disclaimer_short in shown
+
+
+def test_a_long_answer_is_split_at_paragraphs_into_valid_messages(faq):
+    paragraphs = [f"第{i}段：" + "借呗额度异常 & <账单> " * 40 for i in range(30)]
+    answer = answer_with(faq, "\n".join(paragraphs), NASTY * 200, "短的一段。")
+    chunks = split_message(render_html(answer))
+    shown = as_telegram_shows(chunks)
+    assert len(chunks) > 2
+    assert faq.messages.disclaimer_short in shown[-1]
+    assert all(chunk.startswith("<b>") or not chunk.startswith("<") for chunk in chunks)
+    assert "".join(shown).replace("\n", "") == telegram_html_text(render_html(answer)).replace("\n", "")
+
+
+def test_split_leaves_a_short_message_alone_and_cuts_under_any_limit():
+    assert split_message("<b>一</b>\n\n二") == ["<b>一</b>\n\n二"]
+    text = "\n\n".join(f"<i>{n}</i> " + "&amp;" * 50 for n in range(20))
+    chunks = split_message(text, limit=300)
+    assert all(len(chunk) <= 300 for chunk in chunks) and as_telegram_shows(chunks)
+
+
+def test_button_data_stays_under_64_bytes_for_every_passage(faq):
+    for passage in faq.knowledge.passages:
+        keyboard = answer_keyboard(passage.id, more_from=27, example=2)
+        data = [button.callback_data for row in keyboard.inline_keyboard for button in row]
+        assert all(len(d.encode("utf-8")) <= CALLBACK_DATA_LIMIT for d in data)
+    long_id = "一个很长的精选问答文件名" * 4 + "#0123456789"
+    assert len(_feedback_data("+", long_id).encode("utf-8")) <= CALLBACK_DATA_LIMIT
+
+
+def group_message(text: str, reply_from: int | None = None, **extra) -> Message:
+    from fake_bot_api import _entities
+
+    data = {"message_id": 7, "date": 0, "chat": {"id": -100, "type": "supergroup", "title": "群"}, "text": text,
+            "entities": _entities(text), "from": {"id": 1, "is_bot": False, "first_name": "甲"}, **extra}
+    if reply_from is not None:
+        data["reply_to_message"] = {"message_id": 6, "date": 0, "chat": data["chat"], "text": "之前的话",
+                                    "from": {"id": reply_from, "is_bot": reply_from == BOT_ID, "first_name": "乙"}}
+    return Message.de_json(data, None)
+
+
+@pytest.mark.parametrize("text, reply_from, addressed, question", [
+    ("借呗额度异常怎么办", None, False, "借呗额度异常怎么办"),
+    ("@faq_test_bot 借呗额度异常怎么办", None, True, "借呗额度异常怎么办"),
+    ("请问 @FAQ_Test_Bot，借呗升级失败", None, True, "请问 借呗升级失败"),
+    ("@someone_else 借呗额度异常", None, False, "@someone_else 借呗额度异常"),
+    ("那账单呢", BOT_ID, True, "那账单呢"),
+    ("那账单呢", 99, False, "那账单呢"),
+    ("/ask@faq_test_bot 借呗升级失败怎么办", None, False, "借呗升级失败怎么办"),
+    ("/ask", None, False, ""),
+])
+def test_a_group_message_is_for_the_bot_only_when_addressed(text, reply_from, addressed, question):
+    message = group_message(text, reply_from)
+    assert addressed_to_bot(message, BOT_ID, USERNAME) is addressed
+    assert question_of(message, USERNAME) == question
+
+
+@pytest.mark.parametrize("token, ok", [
+    ("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", True),
+    ("", False), ("987654", False), ("abc:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", False),
+    ("123456789:short", False), ("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALD saw", False),
+])
+def test_token_format(token, ok):
+    assert (token_problem(token) is None) is ok
+    assert not token or token not in (token_problem(token) or "")
+
+
+def test_the_log_formatter_blanks_the_token_in_messages_and_tracebacks():
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    formatter = RedactingFormatter("%(levelname)s %(message)s", (token, token.split(":")[1]))
+    try:
+        raise RuntimeError(f"POST https://api.telegram.org/bot{token}/getMe failed")
+    except RuntimeError:
+        record = logging.LogRecord("httpx", logging.ERROR, __file__, 1, "HTTP Request: %s", (f"/bot{token}/x",),
+                                   sys.exc_info())
+    text = formatter.format(record)
+    assert token not in text and token.split(":")[1] not in text and "[token]" in text
