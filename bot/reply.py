@@ -61,6 +61,7 @@ class Answer:
     hits: tuple[Hit, ...]
     notes: tuple[str, ...]
     messages: Messages
+    best_score: float | None = None  # of the best passage found, shown or not (for the refusal log)
 
     @property
     def disclaimer(self) -> str:
@@ -73,13 +74,14 @@ def compose(result: SearchResult, messages: Messages, max_results: int = 3, clos
         notes = tuple(n.note for n in messages.topic_notes if n.applies(result.tokens))
         if not result.question.strip():
             notes = (messages.empty_question,)
-        return Answer(result.question, False, (), notes, messages)
+        best = result.hits[0].score if result.hits else None
+        return Answer(result.question, False, (), notes, messages, best)
     best = result.hits[0]
     shown = [best] + [
         hit for hit in result.hits[1:max_results]
         if hit.score >= closeness * best.score and hit.coverage >= 0.5 * best.coverage
     ]
-    return Answer(result.question, True, tuple(shown), (), messages)
+    return Answer(result.question, True, tuple(shown), (), messages, best.score)
 
 
 def to_json(answer: Answer) -> dict:
