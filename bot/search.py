@@ -136,7 +136,7 @@ class BM25Plus:
         k = min(k, self.size)
         if k <= 0:
             return []
-        best = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
+        best = np.argpartition(scores, -k)[-k:] if k < self.size else np.arange(self.size)
         best = best[np.lexsort((best, -scores[best]))]
         return [(int(i), float(scores[i])) for i in best]
 
