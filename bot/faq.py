@@ -9,10 +9,11 @@ from typing import Callable
 
 from .cache import cached
 from .knowledge import Knowledge, load_knowledge
-from .reply import Answer, Messages, compose
+from .reply import Answer, Messages, compose, distinct
 from .search import Index
 
 MAX_QUESTION_CHARS = 1000
+SPARE_HITS = 5  # fetched beyond what is shown, for the passages ``distinct`` drops
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class FAQ:
         question = question if isinstance(question, str) else str(question)
         shortened = len(question) > MAX_QUESTION_CHARS
         asked = question[:MAX_QUESTION_CHARS] if shortened else question
-        answer = compose(self.index.search(asked, k=max(top_k, 1)), self.messages, max_results=top_k)
+        answer = compose(self.index.search(asked, k=top_k + SPARE_HITS), self.messages, max_results=top_k)
         if shortened:
             note = f"（问题较长，只按前 {MAX_QUESTION_CHARS} 个字回答。）"
             answer = replace(answer, question=question, notes=(note, *answer.notes))
@@ -53,7 +54,8 @@ class FAQ:
     def more(self, question: str, shown: int, count: int = 3) -> Answer:
         """The next ``count`` passages after the ``shown`` first ones, for a "more results" button;
         refused when nothing further matches or the question itself is refused."""
-        result = self.index.search(question[:MAX_QUESTION_CHARS], k=shown + count)
+        result = self.index.search(question[:MAX_QUESTION_CHARS], k=shown + count + SPARE_HITS)
         if not result.answered:
             return compose(result, self.messages)
-        return Answer(question, bool(result.hits[shown:]), result.hits[shown:], (), self.messages)
+        further = tuple(distinct(result.hits)[shown:shown + count])
+        return Answer(question, bool(further), further, (), self.messages, result.hits[0].score)

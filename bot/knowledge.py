@@ -221,7 +221,7 @@ def _outline_lead_ins(blocks: list[_Block]) -> list[_Block]:
                 break
             if len(later.headings) == depth + 1:
                 items.append(later)
-        full = [f"{n}. {item.headings[-1]}：{''.join(item.paragraphs)}" for n, item in enumerate(items, start=1)]
+        full = [f"{n}. {item.headings[-1]}：" + "\n".join(item.paragraphs) for n, item in enumerate(items, start=1)]
         if sum(map(len, full)) + sum(map(len, block.paragraphs)) <= OVERVIEW_CHARS:
             block.paragraphs.extend(full)
         elif items:

@@ -68,6 +68,17 @@ class Answer:
         return self.messages.disclaimer
 
 
+def distinct(hits: tuple[Hit, ...]) -> list[Hit]:
+    """The hits in order, less any whose text is already inside one kept before it (an item
+    inside its section's overview) or holds one: a reader never sees the same words twice."""
+    kept: list[Hit] = []
+    for hit in hits:
+        text = hit.passage.answer
+        if not any(text in other.passage.answer or other.passage.answer in text for other in kept):
+            kept.append(hit)
+    return kept
+
+
 def compose(result: SearchResult, messages: Messages, max_results: int = 3, closeness: float = 0.85) -> Answer:
     """Keep the best passage, and the next ones only when their score is close to it."""
     if not result.answered:
@@ -76,9 +87,10 @@ def compose(result: SearchResult, messages: Messages, max_results: int = 3, clos
             notes = (messages.empty_question,)
         best = result.hits[0].score if result.hits else None
         return Answer(result.question, False, (), notes, messages, best)
-    best = result.hits[0]
+    hits = distinct(result.hits)
+    best = hits[0]
     shown = [best] + [
-        hit for hit in result.hits[1:max_results]
+        hit for hit in hits[1:max_results]
         if hit.score >= closeness * best.score and hit.coverage >= 0.5 * best.coverage
     ]
     return Answer(result.question, True, tuple(shown), (), messages, best.score)
