@@ -150,6 +150,11 @@ def render_html(answer: Answer, hits: tuple[Hit, ...] | None = None) -> str:
     return "\n\n".join([*blocks, f"<i>⚠️ {e(answer.messages.disclaimer_short)}</i>"])
 
 
+def telegram_length(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     """Cut a rendered message into chunks under ``limit``: at paragraph breaks, else at line
     breaks, else (a single huge line of escaped text) before the limit, never inside an entity."""
@@ -158,7 +163,7 @@ def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     for paragraph in text.split("\n\n"):
         for piece in _fit(paragraph, limit):
             candidate = f"{current}\n\n{piece}" if current else piece
-            if len(candidate) <= limit:
+            if telegram_length(candidate) <= limit:
                 current = candidate
             else:
                 chunks.append(current)
@@ -169,23 +174,20 @@ def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
 
 
 def _fit(paragraph: str, limit: int) -> list[str]:
-    if len(paragraph) <= limit:
+    if telegram_length(paragraph) <= limit:
         return [paragraph]
     pieces: list[str] = []
     current = ""
     for line in paragraph.split("\n"):
-        if len(line) > limit and current:
+        if telegram_length(line) > limit and current:
             pieces.append(current)
             current = ""
-        while len(line) > limit:
-            cut = limit
-            amp = line.rfind("&", cut - 10, cut)
-            if amp != -1 and ";" not in line[amp:cut]:
-                cut = amp
+        while telegram_length(line) > limit:
+            cut = _cut(line, limit)
             pieces.append(line[:cut])
             line = line[cut:]
         candidate = f"{current}\n{line}" if current else line
-        if len(candidate) <= limit:
+        if telegram_length(candidate) <= limit:
             current = candidate
         else:
             pieces.append(current)
@@ -193,3 +195,14 @@ def _fit(paragraph: str, limit: int) -> list[str]:
     if current:
         pieces.append(current)
     return pieces
+
+
+def _cut(line: str, limit: int) -> int:
+    """Where to cut an over-long line: as late as fits, but never inside an HTML entity."""
+    cut = min(len(line), limit)
+    while telegram_length(line[:cut]) > limit:
+        cut -= 1
+    amp = line.rfind("&", max(0, cut - 10), cut)
+    if amp > 0 and ";" not in line[amp:cut]:
+        cut = amp
+    return cut

@@ -67,3 +67,12 @@ def test_a_reader_never_sees_the_same_words_twice(faq):
         texts = [hit.passage.answer for hit in first.hits + more.hits]
         for i, text in enumerate(texts):
             assert not any(text in other or other in text for other in texts[:i]), question
+
+
+def test_split_counts_as_telegram_does_in_utf16_units():
+    from bot.reply import telegram_length
+
+    text = "\n\n".join(["😀" * 700 for _ in range(6)] + ["借" * 5000])
+    chunks = split_message(text)
+    assert all(telegram_length(chunk) <= 4096 for chunk in chunks)
+    assert "".join(chunks).replace("\n", "") == text.replace("\n", "")
