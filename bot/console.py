@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
 import time
 from typing import Callable, TextIO
 
 from .faq import FAQ
+from .feedback import log_dir
 from .reply import render_text, to_json
 
 HELP = """直接输入问题并回车，例如：借呗升级失败怎么办
@@ -32,11 +34,26 @@ def build_progress(stream: TextIO = sys.stderr, after: float = 1.0) -> Callable[
 
 
 def _enable_line_editing() -> None:
-    """Arrow keys and history in input(), where the platform has readline."""
+    """Arrow keys, and history kept across sessions, in input(), where the platform has readline."""
     try:
-        import readline  # noqa: F401  (importing it is what turns line editing on)
+        import readline
     except ImportError:
+        return
+    history = log_dir() / "console_history"
+    try:
+        readline.read_history_file(history)
+    except OSError:
         pass
+    readline.set_history_length(1000)
+
+    def save() -> None:
+        try:
+            history.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(history)
+        except OSError:
+            pass
+
+    atexit.register(save)
 
 
 def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
