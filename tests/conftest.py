@@ -7,8 +7,9 @@ import tempfile
 
 import pytest
 
-# Tests never read or write the user's index cache.
+# Tests never read or write the user's index cache, logs or console history.
 os.environ["FAQBOT_CACHE"] = tempfile.mkdtemp(prefix="faqbot-test-cache-")
+os.environ["FAQBOT_LOG_DIR"] = tempfile.mkdtemp(prefix="faqbot-test-logs-")
 
 from bot.faq import FAQ  # noqa: E402
 
