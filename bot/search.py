@@ -216,9 +216,14 @@ class Index:
         numbers.update(self._tokens[self._offsets[first]:self._offsets[self._question_end[passage]]].tolist())
         return frozenset(self._words[n] for n in numbers)
 
-    def content(self, passage: int) -> frozenset[str]:
-        """The words of the passage's own text: heading chain and answer."""
-        return frozenset(self._document(passage))
+    def questions(self, passage: int) -> frozenset[str]:
+        """The words of the questions a passage answers: its own heading and similar questions."""
+        first = self._question_end[passage - 1] if passage else len(self.passages)
+        return frozenset(self._words[n] for n in self._tokens[self._offsets[first]:self._offsets[self._question_end[passage]]])
+
+    def headings(self, passage: int) -> frozenset[str]:
+        """The words of a passage's heading chain (tokenised on demand: a rare, cheap check)."""
+        return frozenset(self.tokenizer.tokens(self.passages[passage].question))
 
     def weight(self, token: str) -> float:
         """How much a question word says: its idf, or a fixed weight for words the knowledge lacks."""
@@ -264,12 +269,17 @@ class Index:
             wanted = min(len(matched), wanted * 4)
 
     def _foreign(self, token: str, question: set[str], passage: int) -> bool:
-        """A topic the knowledge does not cover: out of scope unless the passage's own text (heading
-        or answer, not its similar questions) names it, or the question holds one of its exception
-        words. A knowledge folder that does cover the topic thus answers it."""
-        if token not in self.out_of_scope or token in self.content(passage):
+        """A topic the knowledge does not cover. A passage covers it when the questions it says it
+        answers name it: its headings, and (for a topic without exception words) its similar
+        questions; mentioning the word in the answer text is not enough. Otherwise the topic is
+        out of scope unless the question holds one of its exception words."""
+        if token not in self.out_of_scope:
             return False
-        return not (question & self.out_of_scope[token])
+        exceptions = self.out_of_scope[token]
+        if question & exceptions:
+            return False
+        asked = self.headings(passage) if exceptions else self.headings(passage) | self.questions(passage)
+        return token not in asked
 
     def answerable(self, tokens: Sequence[str], passage: int) -> bool:
         """The refusal rule (see ``AbstainRule``) for the best passage."""
