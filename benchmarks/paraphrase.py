@@ -1,6 +1,6 @@
 """Consistency on paraphrases: two real questions with the same meaning should get the same reply.
 
-Reads the ATEC and AFQMC pairs labelled 1 (annotators judged both questions to mean the same)
+Reads the ATEC pairs labelled 1 (with --with-afqmc also AFQMC's) (annotators judged both questions to mean the same)
 from ../shared/data and asks the bot both sides. Over the pairs where at least one side is
 answered, it reports the share where both sides get the same first passage. Skips cleanly when
 the data is absent. Not part of the test run.
@@ -25,14 +25,16 @@ from bot.config import Settings  # noqa: E402
 from bot.faq import FAQ  # noqa: E402
 
 
-def paraphrase_pairs(data: Path) -> Iterator[tuple[str, str, str]]:
-    """(source, sentence1, sentence2) for every pair labelled 1 in the labelled files."""
+def paraphrase_pairs(data: Path, with_afqmc: bool = False) -> Iterator[tuple[str, str, str]]:
+    """(source, sentence1, sentence2) for every ATEC pair labelled 1 (and AFQMC's with ``with_afqmc``)."""
     atec = data / "atec" / "atec_nlp_sim_train.csv"
     if atec.exists():
         for line in atec.read_text(encoding="utf-8-sig").splitlines():
             fields = line.replace("\ufeff", "").rstrip("\r").split("\t")
             if len(fields) == 4 and fields[3].strip() == "1":
                 yield "atec", fields[1], fields[2]
+    if not with_afqmc:
+        return
     train = data / "afqmc" / "train.csv"
     if train.exists():
         with train.open(encoding="utf-8", newline="") as handle:
@@ -84,13 +86,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--knowledge", type=Path, default=None, help="knowledge folder (default: the shipped one)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--with-afqmc", action="store_true", help="also AFQMC's train and dev pairs labelled 1")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not args.data.exists():
         print(f"skipped: no data at {args.data}")
         return 0
     faq = FAQ.load(Settings.from_env(str(args.knowledge) if args.knowledge else None).knowledge)
-    figures = measure(faq, paraphrase_pairs(args.data))
+    figures = measure(faq, paraphrase_pairs(args.data, args.with_afqmc))
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
