@@ -47,7 +47,7 @@ class AbstainRule:
     ``sibling_matched`` rarest words matched. Calibrated on the dev set and the
     teaching half of the labelled real questions."""
 
-    min_coverage: float = 0.4
+    min_coverage: float = 0.5
     weak_coverage: float = 0.15
     min_matched: float = 1.0
     unknown_weight: float = 0.5
