@@ -7,6 +7,7 @@ import html
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterable
 
 from .search import Hit, SearchResult
 from .text import RESOURCES
@@ -158,43 +159,37 @@ def telegram_length(text: str) -> int:
 def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     """Cut a rendered message into chunks under ``limit``: at paragraph breaks, else at line
     breaks, else (a single huge line of escaped text) before the limit, never inside an entity."""
-    chunks: list[str] = []
-    current = ""
-    for paragraph in text.split("\n\n"):
-        for piece in _fit(paragraph, limit):
-            candidate = f"{current}\n\n{piece}" if current else piece
-            if telegram_length(candidate) <= limit:
-                current = candidate
-            else:
-                chunks.append(current)
-                current = piece
-    if current:
-        chunks.append(current)
-    return chunks
+    return _pack((piece for paragraph in text.split("\n\n") for piece in _fit(paragraph, limit)), "\n\n", limit)
 
 
 def _fit(paragraph: str, limit: int) -> list[str]:
+    """A paragraph as pieces under ``limit``, cut at line breaks (and inside over-long lines)."""
     if telegram_length(paragraph) <= limit:
         return [paragraph]
-    pieces: list[str] = []
-    current = ""
+    lines: list[str] = []
     for line in paragraph.split("\n"):
-        if telegram_length(line) > limit and current:
-            pieces.append(current)
-            current = ""
         while telegram_length(line) > limit:
             cut = _cut(line, limit)
-            pieces.append(line[:cut])
+            lines.append(line[:cut])
             line = line[cut:]
-        candidate = f"{current}\n{line}" if current else line
+        lines.append(line)
+    return _pack(lines, "\n", limit)
+
+
+def _pack(pieces: Iterable[str], separator: str, limit: int) -> list[str]:
+    """Join consecutive pieces with ``separator`` as long as the result stays under ``limit``."""
+    packed: list[str] = []
+    current: str | None = None
+    for piece in pieces:
+        candidate = piece if current is None else f"{current}{separator}{piece}"
         if telegram_length(candidate) <= limit:
             current = candidate
         else:
-            pieces.append(current)
-            current = line
+            packed.append(current)
+            current = piece
     if current:
-        pieces.append(current)
-    return pieces
+        packed.append(current)
+    return packed
 
 
 def _cut(line: str, limit: int) -> int:

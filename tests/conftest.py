@@ -23,6 +23,23 @@ def faq() -> FAQ:
     return FAQ.load(KNOWLEDGE)
 
 
+@pytest.fixture
+def index_builds(monkeypatch, tmp_path) -> list:
+    """Counts BM25 index builds, with a cache folder of the test's own."""
+    from bot import search
+
+    monkeypatch.setenv("FAQBOT_CACHE", str(tmp_path / "cache"))
+    builds: list = []
+    original = search.BM25Plus.__init__
+
+    def counting(self, *args, **kwargs):
+        builds.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(search.BM25Plus, "__init__", counting)
+    return builds
+
+
 def run_faqbot(*args: str, stdin: str | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """The real command line, in a child process (what a user or a script runs)."""
     full_env = {**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})}

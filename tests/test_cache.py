@@ -4,24 +4,9 @@ import shutil
 
 import pytest
 
-from bot import search
 from bot.faq import FAQ
 
 from conftest import KNOWLEDGE
-
-
-@pytest.fixture
-def builds(monkeypatch, tmp_path):
-    monkeypatch.setenv("FAQBOT_CACHE", str(tmp_path / "cache"))
-    counted = []
-    original = search.BM25Plus.__init__
-
-    def counting(self, *args, **kwargs):
-        counted.append(1)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(search.BM25Plus, "__init__", counting)
-    return counted
 
 
 @pytest.fixture
@@ -31,21 +16,21 @@ def folder(tmp_path):
     return copy
 
 
-def test_changing_any_knowledge_file_rebuilds(builds, folder):
+def test_changing_any_knowledge_file_rebuilds(index_builds, folder):
     FAQ.load(folder)
     article = next(folder.glob("001_*.txt"))
     article.write_text(article.read_text(encoding="utf-8") + "\n补充说明\n借呗账单显示延迟时请稍后刷新页面再查看。\n", encoding="utf-8")
     faq = FAQ.load(folder)
-    assert len(builds) == 2
+    assert len(index_builds) == 2
     assert any("稍后刷新" in p.answer for p in faq.knowledge.passages)
 
 
-def test_a_corrupt_cache_file_is_rebuilt_not_fatal(builds, folder, tmp_path, caplog):
+def test_a_corrupt_cache_file_is_rebuilt_not_fatal(index_builds, folder, tmp_path, caplog):
     FAQ.load(folder)
     for cache_file in (tmp_path / "cache").glob("index-*.pickle"):
         cache_file.write_bytes(b"not a pickle at all")
     faq = FAQ.load(folder)
-    assert len(builds) == 2 and faq.ask("借呗升级失败怎么办").answered
+    assert len(index_builds) == 2 and faq.ask("借呗升级失败怎么办").answered
     assert "rebuilding" in caplog.text
 
 

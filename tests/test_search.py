@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Plus as ReferenceBM25Plus
 
-from bot import search
 from bot.faq import FAQ
 from bot.search import BM25Plus, BM25Params
 
@@ -62,22 +61,13 @@ def test_idf_stays_positive_for_words_in_half_the_passages():
     assert engine.top(["借呗", "额度"], 1)[0][0] == 0
 
 
-def test_the_index_is_built_once_per_process_and_then_loaded_from_the_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("FAQBOT_CACHE", str(tmp_path))
-    builds = []
-    original = search.BM25Plus.__init__
-
-    def counting(self, *args, **kwargs):
-        builds.append(1)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(search.BM25Plus, "__init__", counting)
+def test_the_index_is_built_once_per_process_and_then_loaded_from_the_cache(index_builds):
     faq = FAQ.load(KNOWLEDGE)
     for question in ["借呗升级失败", "额度异常", "账单没生成"] * 5:
         faq.ask(question)
-    assert len(builds) == 1
+    assert len(index_builds) == 1
     again = FAQ.load(KNOWLEDGE)
-    assert len(builds) == 1
+    assert len(index_builds) == 1
     assert again.ask("借呗升级失败").hits[0].passage == faq.ask("借呗升级失败").hits[0].passage
 
 
