@@ -1,10 +1,11 @@
 """BM25 over passages, built once, searched many times; decides when nothing is good enough.
 
-Ranking is exactly rank-bm25's ``BM25Plus`` (idf = log((N+1)/df), always positive, so a word in
-half of a few dozen passages still counts; δ keeps long passages from being over-penalised),
-computed through an inverted index instead of a full scan. Refusal looks at what was matched:
-the share of the question's information (idf mass) that the best passage covers, which does not
-depend on the corpus size or on raw BM25 magnitudes.
+Scores are rank-bm25's ``BM25Plus`` (idf = log((N+1)/df), always positive, so a word in half of
+a few dozen passages still counts; δ keeps long passages from being over-penalised), computed
+through postings instead of a full scan. A passage is several documents (its answer, and each
+question it answers) and scores as its best one. Refusal looks at what was matched: the share of
+the question's information (idf mass) the best passage holds, which does not depend on the
+corpus size or on raw BM25 magnitudes.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class AbstainRule:
     word's idf (it may be small talk or a typo as well as the real subject). A long question may
     hold much the passage does not, so a lower coverage is enough when the matched mass is at
     least ``min_matched`` rarest words. A question about a topic the knowledge does not cover
-    (``out_of_scope.txt``) is refused unless the passage names it; one naming only a sibling
+    (``out_of_scope.txt``) is refused unless the passage says it answers it; one naming only a sibling
     product (``siblings.tsv``) needs ``sibling_coverage`` and, besides the sibling's name,
     ``sibling_matched`` rarest words matched. Calibrated on the dev set and the
     teaching half of the labelled real questions."""
