@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Iterable
 
 import jieba
 import opencc
@@ -105,10 +106,7 @@ class Tokenizer:
 
     @cached_property
     def _glossary_pattern(self) -> re.Pattern[str] | None:
-        keys = sorted(self.vocabulary.glossary, key=len, reverse=True)
-        if not keys:
-            return None
-        return re.compile(r"(?<![a-z])(?:" + "|".join(map(re.escape, keys)) + r")(?![a-z])")
+        return _alternation(self.vocabulary.glossary, outside="[a-z]")  # whole English words only
 
     def normalise(self, text: str) -> str:
         """Canonical surface form: NFKC, lower case, Simplified, typos fixed, English glossed."""
@@ -152,6 +150,11 @@ class Tokenizer:
         return parts
 
 
-def _alternation(mapping: dict[str, str]) -> re.Pattern[str] | None:
-    keys = sorted(mapping, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, keys))) if keys else None
+def _alternation(words: Iterable[str], outside: str = "") -> re.Pattern[str] | None:
+    """One pattern for many words, longest first (so 蚂蚁借吧 wins over 借吧); with ``outside``,
+    a match may not touch that character class on either side."""
+    keys = sorted(words, key=len, reverse=True)
+    if not keys:
+        return None
+    body = "|".join(map(re.escape, keys))
+    return re.compile(f"(?<!{outside})(?:{body})(?!{outside})" if outside else body)
