@@ -38,6 +38,7 @@ class Messages:
     examples_heading: str
     examples: tuple[str, ...]
     topic_notes: tuple[TopicNote, ...]
+    refusal_notes: dict[str, str]
 
     @classmethod
     def load(cls, path: Path = RESOURCES / "messages.toml") -> "Messages":
@@ -46,6 +47,7 @@ class Messages:
             TopicNote(tuple(n["words"]), tuple(n.get("unless", ())), n["note"]) for n in data.pop("topic_notes", [])
         )
         data["examples"] = tuple(data["examples"])
+        data["refusal_notes"] = dict(data.get("refusal_notes", {}))
         return cls(topic_notes=notes, **data)
 
     def with_notices(self, notices: tuple[str, ...]) -> "Messages":
@@ -83,9 +85,11 @@ def distinct(hits: tuple[Hit, ...]) -> list[Hit]:
 def compose(result: SearchResult, messages: Messages, max_results: int = 3, closeness: float = 0.85) -> Answer:
     """Keep the best passage, and the next ones only when their score is close to it."""
     if not result.answered:
-        notes = tuple(n.note for n in messages.topic_notes if n.applies(result.tokens))
         if not result.question.strip():
-            notes = (messages.empty_question,)
+            notes: tuple[str, ...] = (messages.empty_question,)
+        else:
+            notes = tuple(n.note for n in messages.topic_notes if n.applies(result.tokens))
+            notes = notes or tuple(filter(None, [messages.refusal_notes.get(result.refusal.value)]))
         best = result.hits[0].score if result.hits else None
         return Answer(result.question, False, (), notes, messages, best)
     hits = distinct(result.hits)

@@ -14,6 +14,7 @@ import math
 from array import array
 from collections import Counter
 from dataclasses import dataclass
+from enum import Enum
 from typing import Callable, Sequence
 
 import numpy as np
@@ -45,7 +46,8 @@ class AbstainRule:
     least ``min_matched`` rarest words. A question about a topic the knowledge does not cover
     (``out_of_scope.txt``) is refused unless the passage says it answers it; one naming only a sibling
     product (``siblings.tsv``) needs ``sibling_coverage`` and, besides the sibling's name,
-    ``sibling_matched`` rarest words matched. Calibrated on the dev set and the
+    ``sibling_matched`` rarest words matched. A question whose matched words say less than
+    ``vague_matched`` rarest words ("借呗", "额度") is too vague to answer. Calibrated on the dev set and the
     teaching half of the labelled real questions."""
 
     min_coverage: float = 0.5
@@ -54,6 +56,7 @@ class AbstainRule:
     unknown_weight: float = 0.5
     sibling_coverage: float = 0.7
     sibling_matched: float = 0.9
+    vague_matched: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,26 @@ class Hit:
     coverage: float
 
 
+class Refusal(str, Enum):
+    """Why a question gets no passage: the reply can say so."""
+
+    EMPTY = "empty"  # nothing to search for: blank, punctuation, emoji, only filler words
+    VAGUE = "vague"  # what matched says too little ("借呗", "额度")
+    FOREIGN_TOPIC = "foreign_topic"  # a topic this knowledge does not cover (利息, 开通, …)
+    SIBLING = "sibling"  # about 花呗 alone; the articles mention it only in passing
+    NO_MATCH = "no_match"  # too little of the question is in any passage
+
+
 @dataclass(frozen=True)
 class SearchResult:
     question: str
     tokens: tuple[str, ...]
     hits: tuple[Hit, ...]
-    answered: bool
+    refusal: Refusal | None
+
+    @property
+    def answered(self) -> bool:
+        return self.refusal is None
 
 
 class BM25Plus:
@@ -282,28 +299,32 @@ class Index:
         asked = self.headings(passage) if exceptions else self.headings(passage) | self.questions(passage)
         return token not in asked
 
-    def answerable(self, tokens: Sequence[str], passage: int) -> bool:
-        """The refusal rule (see ``AbstainRule``) for the best passage."""
+    def refusal(self, tokens: Sequence[str], passage: int) -> Refusal | None:
+        """Why the best passage does not answer the question (see ``AbstainRule``), or None."""
         rule, vocabulary = self.rule, self.vocabulary(passage)
         unique = set(tokens)
         if any(self._foreign(t, unique, passage) for t in unique):
-            return False
+            return Refusal.FOREIGN_TOPIC
         coverage = self.coverage(unique, vocabulary)
+        matched = sum(self.weight(t) for t in unique & vocabulary) / self.rarest_idf
         siblings = self.tokenizer.vocabulary.siblings
         named = {t for t in unique if t in siblings and siblings[t] not in unique}
         if named:  # the passage's passing mention of the sibling must not carry the match alone
             specific = sum(self.weight(t) for t in (unique - named) & vocabulary) / self.rarest_idf
             if coverage < rule.sibling_coverage or specific < rule.sibling_matched:
-                return False
-        matched = sum(self.weight(t) for t in unique & vocabulary) / self.rarest_idf
-        return coverage >= rule.min_coverage or (coverage >= rule.weak_coverage and matched >= rule.min_matched)
+                return Refusal.SIBLING
+        if matched < rule.vague_matched:
+            return Refusal.VAGUE
+        if coverage >= rule.min_coverage or (coverage >= rule.weak_coverage and matched >= rule.min_matched):
+            return None
+        return Refusal.NO_MATCH
 
     def search(self, question: str, k: int = 3) -> SearchResult:
         tokens = tuple(self.tokenizer.tokens(question))
         if not tokens:
-            return SearchResult(question, tokens, (), False)
+            return SearchResult(question, tokens, (), Refusal.EMPTY)
         ranked = self.top(tokens, k)
         hits = tuple(
             Hit(self.passages[i], score, self.coverage(tokens, self.vocabulary(i))) for i, score in ranked
         )
-        return SearchResult(question, tokens, hits, self.answerable(tokens, ranked[0][0]))
+        return SearchResult(question, tokens, hits, self.refusal(tokens, ranked[0][0]))

@@ -76,3 +76,11 @@ def test_split_counts_as_telegram_does_in_utf16_units():
     chunks = split_message(text)
     assert all(telegram_length(chunk) <= 4096 for chunk in chunks)
     assert "".join(chunks).replace("\n", "") == text.replace("\n", "")
+
+
+def test_a_refusal_says_why(faq):
+    vague, foreign, garbage = faq.ask("借呗"), faq.ask("借呗的利息怎么算"), faq.ask("🤔🤔🤔")
+    assert not (vague.answered or foreign.answered or garbage.answered)
+    assert vague.notes == (faq.messages.refusal_notes["vague"],)
+    assert foreign.notes == (faq.messages.refusal_notes["foreign_topic"],)
+    assert garbage.notes == (faq.messages.refusal_notes["empty"],)
