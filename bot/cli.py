@@ -29,7 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", parents=[common], help="score question files (hit@k, MRR, abstentions)")
     evaluate.add_argument("files", nargs="*", type=Path, help="question files (default: the dev set and the real-user measuring half)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    commands.add_parser("telegram", parents=[common], help="run the Telegram bot (token in $TELEGRAM_BOT_TOKEN)")
+    telegram = commands.add_parser("telegram", parents=[common], help="run the Telegram bot (token in $TELEGRAM_BOT_TOKEN)")
+    telegram.add_argument("--webhook-url", metavar="URL", default=None,
+                          help="take updates on this public HTTPS URL instead of polling (secret in $FAQBOT_WEBHOOK_SECRET)")
+    telegram.add_argument("--listen", metavar="ADDR", default=None,
+                          help="webhook mode: the address to listen on (default 127.0.0.1, behind a reverse proxy)")
+    telegram.add_argument("--port", type=int, metavar="N", default=None,
+                          help="webhook mode: the port to listen on (default 8443)")
     report = commands.add_parser("report", help="unanswered and 👎 questions, grouped by wording, most frequent first")
     report.add_argument("--log", type=Path, default=None, help="the JSONL log (default: $FAQBOT_LOG_DIR/unanswered.jsonl)")
     report.add_argument("--top", type=int, default=20, metavar="N", help="show the N largest groups (default 20)")
@@ -55,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "telegram":
         from .telegram import run
 
-        return run(settings)
+        return run(settings, args.webhook_url, args.listen, args.port)
     from . import console
     from .faq import FAQ
 

@@ -227,17 +227,18 @@ class Index:
     def _document(self, document: int) -> tuple[str, ...]:
         return tuple(self._words[n] for n in self._tokens[self._offsets[document]:self._offsets[document + 1]])
 
-    def vocabulary(self, passage: int) -> frozenset[str]:
-        """Every word of a passage's documents (answer and questions)."""
-        first = self._question_end[passage - 1] if passage else len(self.passages)
-        numbers = set(self._tokens[self._offsets[passage]:self._offsets[passage + 1]].tolist())
-        numbers.update(self._tokens[self._offsets[first]:self._offsets[self._question_end[passage]]].tolist())
-        return frozenset(self._words[n] for n in numbers)
+    def _words_of(self, first: int, end: int) -> frozenset[str]:
+        """The words of documents ``first`` to ``end`` (exclusive), which are contiguous."""
+        return frozenset(self._words[n] for n in self._tokens[self._offsets[first]:self._offsets[end]].tolist())
 
     def questions(self, passage: int) -> frozenset[str]:
         """The words of the questions a passage answers: its own heading and similar questions."""
         first = self._question_end[passage - 1] if passage else len(self.passages)
-        return frozenset(self._words[n] for n in self._tokens[self._offsets[first]:self._offsets[self._question_end[passage]]])
+        return self._words_of(first, self._question_end[passage])
+
+    def vocabulary(self, passage: int) -> frozenset[str]:
+        """Every word of a passage's documents: its answer (with headings) and its questions."""
+        return self._words_of(passage, passage + 1) | self.questions(passage)
 
     def headings(self, passage: int) -> frozenset[str]:
         """The words of a passage's heading chain (tokenised on demand: a rare, cheap check)."""

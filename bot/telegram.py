@@ -1,10 +1,27 @@
 """The Telegram front end: python-telegram-bot handlers that translate between chats and the FAQ
-core, long polling, and quiet, token-free logs. No retrieval here: questions go to ``FAQ.ask``.
+core, long polling or a webhook, a few commands for administrators, and quiet, token-free logs. No
+retrieval here: questions go to ``FAQ.ask``.
 
 Buttons carry everything they need in their callback data (no in-memory lookups), so a button
 pressed after a restart still works: ``fb:+:<passage id>`` / ``fb:-:<passage id>`` (feedback),
 ``more:<shown>`` (the next passages; the question is the message the answer replied to),
-``more:<shown>:<n>`` and ``ex:<n>`` (example question ``n`` of ``messages.toml``)."""
+``more:<shown>:<n>`` and ``ex:<n>`` (example question ``n`` of ``messages.toml``).
+
+Delivery. An update is handled once: the offset of getUpdates moves past it only after it arrived.
+A reply that fails on the way (network error, time-out, HTTP 5xx, 429, an answer that is not JSON)
+is sent again, with growing pauses, for up to ``SEND_PATIENCE`` seconds; a refusal (400, 403) is
+final. That is at-least-once on purpose: the Bot API has no idempotency key and no way to read back
+what was sent, so when Telegram did carry out a sendMessage whose answer then got lost, the retry
+shows that reply twice. A repeated answer is visible and harmless; a question silently left
+unanswered is not.
+
+Privacy. Chats appear in logs and in the question log only as salted hashes (``bot.feedback``);
+user names and ids never; the token and the webhook secret are blanked out of every log line.
+
+Environment: ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_API_BASE``, ``FAQBOT_WEBHOOK_SECRET`` (webhook mode),
+``FAQBOT_ADMINS`` (user ids allowed /reload and /stats), ``FAQBOT_SEND_RATE`` (messages a second the
+bot allows itself: default 30, Telegram's limit; 0 for no pacing, for a local test server),
+``FAQBOT_LOG_DIR`` (the question log and its salt)."""
 
 from __future__ import annotations
 
@@ -14,97 +31,126 @@ import html
 import logging
 import os
 import re
-import secrets
 import signal
 import sys
+import tomllib
 from collections import Counter
+from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
+from urllib.parse import urlsplit
 
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message,
                       MessageEntity, ReplyParameters, Update)
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, TelegramError
+from telegram.error import (BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter,
+                            TelegramError)
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler,
                           ContextTypes, MessageHandler, filters)
 
 from .config import Settings
 from .faq import FAQ
+from .feedback import QuestionLog, log_dir
 from .knowledge import KnowledgeError
 from .reply import Answer, render_html, split_message
+from .text import RESOURCES
 
 log = logging.getLogger("faqbot.telegram")
 
 TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]{30,}$")
+SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # Telegram's rule for a webhook's secret token
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit for inline button data
-SEND_ATTEMPTS = 4  # a send that fails on the network is tried this many times, 0.5 s, 1 s, 2 s apart
+SEND_PATIENCE = 120.0  # seconds a reply is tried again after failures that may pass
+MENU_PATIENCE = 10.0  # the same for the command menu at start: the bot does not wait longer to serve
+RETRY_DELAY, RETRY_DELAY_MAX = 0.5, 5.0  # the first pause between tries; it doubles up to the second
 RATE_LIMIT_RETRIES = 3  # 429 "retry after N" answers waited out by AIORateLimiter
+SEND_RATE = 30.0  # messages a second, Telegram's limit for a bot
 MAX_SHOWN = 50  # "more results" stops here, whatever a button says
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGHUP is not one: it reloads the knowledge
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 T = TypeVar("T")
 
 # The bot's own words in Telegram (the answers' words live in resources/messages.toml).
-TEXTS = {
-    "greeting": "你好！我是借呗常见问题助手。",
-    "knows": "我根据 {sources} 篇资料（共 {passages} 段内容）回答借呗的常见问题，主要是：",
-    "how_to_ask": "直接把问题发给我就行；在群里请 @{username} 提问、回复我的消息，或用 /ask 问题。",
-    "help": ("<b>怎么提问</b>\n"
-             "· 私聊：直接发文字问题，例如：{example}\n"
-             "· 群聊：@{username} 问题、回复我的消息，或 /ask 问题\n"
-             "· 答案下方：👍 / 👎 告诉我答得好不好，「更多结果」看更多相关段落\n\n"
-             "<b>命令</b>\n/start 我能回答什么\n/ask 问题 提问\n/help 本帮助\n/about 资料来源与免责声明"),
-    "sources_heading": "资料来源",
-    "source_line": "{title}（{file}，{passages} 段）",
-    "source_line_untitled": "{file}（{passages} 段）",
-    "disclaimer_heading": "免责声明",
-    "text_only": "我只能读文字消息，请用文字提问，例如：{example}",
-    "unknown_command": "没有这个命令。直接发问题给我，或看 /help。",
-    "feedback_thanks": "谢谢反馈！",
-    "more_button": "更多结果",
-    "no_more": "没有更多相关内容了。",
-    "button_expired": "这个按钮对应的问题找不到了，请重新提问。",
-    "failed": "抱歉，处理这条消息时出了点问题，请稍后再试。",
-}
-COMMANDS = [
-    BotCommand("start", "我能回答什么"),
-    BotCommand("ask", "提问，例如 /ask 借呗升级失败怎么办"),
-    BotCommand("help", "怎么提问"),
-    BotCommand("about", "资料来源与免责声明"),
-]
+TEXTS = tomllib.loads((RESOURCES / "telegram.toml").read_text(encoding="utf-8"))
+COMMANDS = [BotCommand(name, description) for name, description in TEXTS["commands"].items()]
 
 
 # --- the command-line entry ------------------------------------------------------------------
 
-def run(settings: Settings) -> int:
-    """``faqbot telegram``: check the token, load the knowledge, poll until SIGINT or SIGTERM."""
+@dataclass(frozen=True)
+class Webhook:
+    """Where Telegram posts the updates (``url``), where this process listens for them, and the
+    secret Telegram sends along with each (header X-Telegram-Bot-Api-Secret-Token)."""
+
+    url: str
+    listen: str
+    port: int
+    secret: str
+
+    @property
+    def path(self) -> str:
+        """The URL's path, served as it is (a reverse proxy in front forwards it unchanged)."""
+        return urlsplit(self.url).path
+
+
+def run(settings: Settings, webhook_url: str | None = None, listen: str | None = None,
+        port: int | None = None) -> int:
+    """``faqbot telegram``: check the token and the settings, load the knowledge, then poll (or serve
+    the webhook) until SIGINT or SIGTERM; SIGHUP reloads the knowledge."""
     token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
     problem = token_problem(token)
     if problem:
-        print(f"faqbot: error: {problem}", file=sys.stderr)
-        return 2
-    configure_logging(token)
+        return _fail(problem, 2)
     try:
-        faq = FAQ.load(settings.knowledge, skip_bad=settings.skip_bad)
+        webhook = webhook_from(webhook_url, listen, port, os.environ.get("FAQBOT_WEBHOOK_SECRET", ""))
+        admins = admin_ids(os.environ.get("FAQBOT_ADMINS", ""))
+        rate = send_rate(os.environ.get("FAQBOT_SEND_RATE", ""))
+    except ValueError as error:
+        return _fail(str(error), 2)
+    configure_logging(token, webhook.secret if webhook else "")
+    try:
+        questions = QuestionLog.default()
+    except OSError as error:
+        return _fail(f"cannot keep the question log in {log_dir()} ({error.strerror or error}); "
+                     "point FAQBOT_LOG_DIR at a writable folder", 1)
+    try:
+        faq = load_faq(settings)
     except KnowledgeError as error:
-        print(f"faqbot: error: {error}", file=sys.stderr)
-        return 1
+        return _fail(str(error), 1)
     except KeyboardInterrupt:
         return 130
     for skipped in faq.knowledge.skipped:
         print(f"faqbot: skipped {skipped}", file=sys.stderr)
-    faq.ask(_example(faq))  # warms the tokeniser's dictionary: the first user should not wait for it
-    application = build_application(token, faq, os.environ.get("TELEGRAM_API_BASE") or None, settings.top_k)
+    application = build_application(token, faq, settings, questions, admins,
+                                    os.environ.get("TELEGRAM_API_BASE") or None, rate)
     try:
-        application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3,
-                                stop_signals=(signal.SIGINT, signal.SIGTERM))
+        if webhook:
+            log.info("listening for Telegram's webhook calls on %s:%d%s", webhook.listen, webhook.port, webhook.path)
+            application.run_webhook(listen=webhook.listen, port=webhook.port, url_path=webhook.path,
+                                    webhook_url=webhook.url, secret_token=webhook.secret,
+                                    allowed_updates=Update.ALL_TYPES, bootstrap_retries=3, stop_signals=STOP_SIGNALS)
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3, stop_signals=STOP_SIGNALS)
     except InvalidToken:
-        print("faqbot: error: Telegram refused the token in TELEGRAM_BOT_TOKEN (mistyped or revoked? "
-              "@BotFather shows the current one)", file=sys.stderr)
-        return 2
+        return _fail("Telegram refused the token in TELEGRAM_BOT_TOKEN (mistyped or revoked? "
+                     "@BotFather shows the current one)", 2)
     except TelegramError as error:
-        print(f"faqbot: error: cannot start the bot: {redact(str(error), token)}", file=sys.stderr)
-        return 1
+        return _fail(f"cannot start the bot: {redact(str(error), token)}", 1)
+    except OSError as error:  # the webhook's address is taken or not this machine's
+        return _fail(f"cannot listen on {webhook.listen}:{webhook.port} ({error.strerror or error})", 1)
     log.info("stopped")
     return 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"faqbot: error: {message}", file=sys.stderr)
+    return code
+
+
+def load_faq(settings: Settings) -> FAQ:
+    """The FAQ core of the knowledge folder, its tokeniser warmed up (the first user should not wait)."""
+    faq = FAQ.load(settings.knowledge, skip_bad=settings.skip_bad)
+    faq.ask(_example(faq))
+    return faq
 
 
 def token_problem(token: str) -> str | None:
@@ -114,6 +160,46 @@ def token_problem(token: str) -> str | None:
     if not TOKEN_PATTERN.fullmatch(token):
         return "TELEGRAM_BOT_TOKEN does not look like a bot token (expected 123456789:AAH..., from @BotFather)"
     return None
+
+
+def webhook_from(url: str | None, listen: str | None, port: int | None, secret: str) -> Webhook | None:
+    """The webhook the flags ask for, or None for long polling; ValueError (one line, never repeating
+    the secret) when they do not add up."""
+    if url is None:
+        if listen is not None or port is not None:
+            raise ValueError("--listen and --port only apply with --webhook-url")
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("--webhook-url must be a full URL, e.g. https://bot.example.com/telegram")
+    if not secret:
+        raise ValueError("webhook mode needs a secret in FAQBOT_WEBHOOK_SECRET (1-256 characters: A-Z a-z 0-9 _ -)")
+    if not SECRET_PATTERN.fullmatch(secret):
+        raise ValueError("FAQBOT_WEBHOOK_SECRET may only hold 1-256 characters A-Z a-z 0-9 _ - (Telegram's rule)")
+    if port is not None and not 0 < port < 65536:
+        raise ValueError("--port must be between 1 and 65535")
+    return Webhook(url, listen or "127.0.0.1", port or 8443, secret)
+
+
+def admin_ids(text: str) -> frozenset[int]:
+    """FAQBOT_ADMINS: Telegram user ids separated by commas; ValueError when one is not a number."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    for number, item in enumerate(items, start=1):
+        if not item.isdigit():  # not repeated: it may be a user name
+            raise ValueError(f"FAQBOT_ADMINS must list numeric Telegram user ids separated by commas "
+                             f"(item {number} is not a number)")
+    return frozenset(int(item) for item in items)
+
+
+def send_rate(text: str) -> float:
+    """FAQBOT_SEND_RATE: messages a second (default Telegram's 30; 0 turns pacing off)."""
+    try:
+        rate = float(text) if text.strip() else SEND_RATE
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate < float("inf"):
+        raise ValueError("FAQBOT_SEND_RATE must be a number of messages a second (0: no pacing)")
+    return rate
 
 
 # --- logging ---------------------------------------------------------------------------------
@@ -137,47 +223,52 @@ def redact(text: str, *secrets_: str) -> str:
     return text
 
 
-def configure_logging(token: str, level: int = logging.INFO) -> None:
+def configure_logging(token: str, webhook_secret: str = "", level: int = logging.INFO) -> None:
     """One handler on stderr at INFO; httpx/httpcore (whose request lines hold the token in the
-    URL) at WARNING, so those lines never reach a log."""
+    URL) at WARNING, so those lines never reach a log; the token and the webhook's secret blanked."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                                            (token, token.partition(":")[2])))
+                                            (token, token.partition(":")[2], webhook_secret)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    # A proxy's HTML error page (502) makes python-telegram-bot log a JSON traceback; the retry
-    # warning of ``with_retries`` already says what failed.
+    # A proxy's HTML error page (502) or a cut-off answer makes python-telegram-bot log a JSON
+    # traceback; the retry warning of ``with_retries`` already says what failed.
     logging.getLogger("telegram.request.BaseRequest").addFilter(
         lambda record: not record.getMessage().startswith("Can not load invalid JSON data"))
     logging.captureWarnings(True)
 
 
 def pseudonym(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None) -> str:
-    """A chat as logs show it: a salted hash, never the id."""
-    if chat_id is None:
-        return "-"
-    return hashlib.sha256(f"{context.bot_data['salt']}:{chat_id}".encode()).hexdigest()[:12]
+    """A chat as logs show it: a salted hash (the salt kept beside the question log), never the id."""
+    return "-" if chat_id is None else context.bot_data["questions"].pseudonymize(chat_id)
 
 
 # --- wiring ----------------------------------------------------------------------------------
 
-def build_application(token: str, faq: FAQ, base_url: str | None = None, top_k: int = 3) -> Application:
-    """The whole bot: handlers in the order a user meets them, the rate limiter, the error handler."""
-    builder = (ApplicationBuilder().token(token).rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
-               .concurrent_updates(True).post_init(announce))
+def build_application(token: str, faq: FAQ, settings: Settings, questions: QuestionLog,
+                      admins: frozenset[int] = frozenset(), base_url: str | None = None,
+                      rate: float = SEND_RATE) -> Application:
+    """The whole bot: its state, handlers in the order a user meets them (the administrators'
+    before the catch-all for unknown commands), the rate limiter, the error handler."""
+    builder = (ApplicationBuilder().token(token)
+               .rate_limiter(AIORateLimiter(overall_max_rate=rate, max_retries=RATE_LIMIT_RETRIES))
+               .concurrent_updates(True).post_init(on_start))
     if base_url:
         builder = builder.base_url(base_url)
     application = builder.build()
-    application.bot_data.update(faq=faq, top_k=top_k,
-                                salt=os.environ.get("FAQBOT_LOG_SALT") or secrets.token_hex(16))
+    application.bot_data.update(faq=faq, settings=settings, questions=questions, counts=Counter(),
+                                reload_lock=asyncio.Lock())
     new = filters.UpdateType.MESSAGE  # edited messages never get a second answer
+    admin = filters.User(user_id=admins)  # no administrators: matches nobody
     application.add_handler(CommandHandler("start", start, filters=new))
     application.add_handler(CommandHandler("help", help_command, filters=new))
     application.add_handler(CommandHandler("about", about, filters=new))
     application.add_handler(CommandHandler("ask", ask_command, filters=new))
+    application.add_handler(CommandHandler("reload", reload_command, filters=new & admin))
+    application.add_handler(CommandHandler("stats", stats_command, filters=new & admin))
     application.add_handler(MessageHandler(new & filters.ChatType.PRIVATE & filters.COMMAND, unknown_command))
     application.add_handler(MessageHandler(new & filters.ChatType.PRIVATE & filters.TEXT, private_text))
     application.add_handler(MessageHandler(new & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND,
@@ -191,15 +282,33 @@ def build_application(token: str, faq: FAQ, base_url: str | None = None, top_k: 
     return application
 
 
-async def announce(application: Application) -> None:
-    """At start: the command menu, and one log line saying who is serving what."""
+async def on_start(application: Application) -> None:
+    """At start: the command menu, SIGHUP as "reload the knowledge", and one log line saying who is
+    serving what."""
     try:
-        await with_retries(lambda: application.bot.set_my_commands(COMMANDS))
+        await with_retries(lambda: application.bot.set_my_commands(COMMANDS), patience=MENU_PATIENCE)
     except TelegramError as error:
         log.warning("could not set the command menu: %s", error)
-    faq: FAQ = application.bot_data["faq"]
-    log.info("@%s serving %d passages from %d sources; polling for updates", application.bot.username,
-             len(faq.knowledge.passages), len({p.source for p in faq.knowledge.passages}))
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGHUP, lambda: application.create_task(reload_knowledge(application)))
+    log.info("@%s serving %s", application.bot.username, _size_line(application.bot_data["faq"]))
+
+
+async def reload_knowledge(application: Application) -> str:
+    """Rebuild the FAQ from the knowledge folder in a worker thread and swap it in whole; when that
+    fails, the old one goes on serving. Returns the outcome in one line (also logged)."""
+    data = application.bot_data
+    async with data["reload_lock"]:
+        try:
+            faq = await asyncio.to_thread(load_faq, data["settings"])
+        except (KnowledgeError, OSError) as error:
+            log.warning("reload failed, still serving the previous knowledge: %s", error)
+            return TEXTS["reload_failed"].format(reason=error)
+        data["faq"] = faq
+    for skipped in faq.knowledge.skipped:
+        log.warning("reload skipped %s", skipped)
+    log.info("reloaded: %s", _size_line(faq))
+    return TEXTS["reloaded"].format(**_size(faq))
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -209,8 +318,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     faq: FAQ = context.bot_data["faq"]
     e = html.escape
     titles = [title or file for title, file, _count in _sources(faq)]
-    lines = [f"<b>{e(TEXTS['greeting'])}</b>",
-             e(TEXTS["knows"].format(sources=len(titles), passages=len(faq.knowledge.passages))),
+    lines = [f"<b>{e(TEXTS['greeting'])}</b>", e(TEXTS["knows"].format(**_size(faq))),
              *(f"· {e(title)}" for title in titles), "",
              e(TEXTS["how_to_ask"].format(username=context.bot.username)), "",
              f"<i>⚠️ {e(faq.messages.disclaimer_short)}</i>", "", e(faq.messages.examples_heading)]
@@ -244,10 +352,21 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await answer_message(update, context)
 
 
+async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/reload (administrators only): the knowledge folder read again; what came of it, in one line."""
+    await reply_text(update, context, await reload_knowledge(context.application))
+
+
+async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/stats (administrators only): what the bot knows, and the questions answered and refused since start."""
+    counts: Counter = context.bot_data["counts"]
+    await reply_text(update, context, TEXTS["stats"].format(**_size(context.bot_data["faq"]),
+                                                            answered=counts["answered"], refused=counts["refused"]))
+
+
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A command the bot does not have (private chat): a pointer to /help."""
-    await send_chunks(context, update.effective_chat.id, html.escape(TEXTS["unknown_command"]),
-                      update.message.message_id)
+    """A command the bot does not have, or one for administrators only (private chat): a pointer to /help."""
+    await reply_text(update, context, TEXTS["unknown_command"])
 
 
 async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -266,17 +385,20 @@ async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.message
     if message.chat.type != ChatType.PRIVATE and not addressed_to_bot(message, context.bot.id, context.bot.username):
         return
-    faq: FAQ = context.bot_data["faq"]
-    await send_chunks(context, message.chat_id, html.escape(TEXTS["text_only"].format(example=_example(faq))),
-                      message.message_id)
+    await reply_text(update, context, TEXTS["text_only"].format(example=_example(context.bot_data["faq"])))
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """👍 / 👎: logged against the passage (the chat only as a salted hash), and thanked."""
+    """👍 / 👎: logged against the passage (the chat only as a salted hash), a 👎 with its question
+    in the maintainer's log; and thanked."""
     query = update.callback_query
     _, sign, passage = query.data.split(":", 2)
+    chat_id = update.effective_chat.id if update.effective_chat else None
     log.info("feedback %s passage=%s chat=%s", "up" if sign == "+" else "down", passage or "-",
-             pseudonym(context, update.effective_chat.id if update.effective_chat else None))
+             pseudonym(context, chat_id))
+    if sign == "-":
+        question, _ = _question_behind(query.message, None, context.bot_data["faq"], context.bot.username)
+        note_question(context, "downvote", chat_id, question or "", None, [passage])
     await with_retries(lambda: query.answer(TEXTS["feedback_thanks"]))
 
 
@@ -290,7 +412,7 @@ async def more_results(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not question:
         await with_retries(lambda: query.answer(TEXTS["button_expired"]))
         return
-    extra = faq.more(question, shown, count=context.bot_data["top_k"]) if shown < MAX_SHOWN else None
+    extra = faq.more(question, shown, count=context.bot_data["settings"].top_k) if shown < MAX_SHOWN else None
     if extra is None or not extra.answered:
         await with_retries(lambda: query.answer(TEXTS["no_more"]))
         return
@@ -307,7 +429,7 @@ async def example_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await with_retries(lambda: query.answer(TEXTS["button_expired"]))
         return
     await with_retries(lambda: query.answer())
-    answer = faq.ask(faq.messages.examples[n], context.bot_data["top_k"])
+    answer = faq.ask(faq.messages.examples[n], context.bot_data["settings"].top_k)
     await send_answer(context, query.message.chat.id, answer, query.message.message_id, example=n)
 
 
@@ -322,8 +444,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(update, Update):
         if isinstance(error, Conflict):
             log.error("another process is polling with this token: %s", error)
-        elif isinstance(error, NetworkError) and not isinstance(error, BadRequest):
-            log.warning("Bot API unreachable, polling again: %s", error)
+        elif isinstance(error, TelegramError) and transient(error):
+            log.warning("Bot API unreachable or failing (%s: %s); polling again", type(error).__name__, error)
         else:
             log.error("error outside any update: %s", type(error).__name__, exc_info=error)
         return
@@ -345,7 +467,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 # --- the pieces the handlers share ------------------------------------------------------------
 
 async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The question in the update's message, answered as a reply to it."""
+    """The question in the update's message, answered as a reply to it; a refusal goes to the
+    maintainer's log."""
     message = update.message
     faq: FAQ = context.bot_data["faq"]
     question = question_of(message, context.bot.username)
@@ -353,12 +476,29 @@ async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not question and replied and replied.from_user and replied.from_user.id != context.bot.id:
         question = question_of(replied, context.bot.username)  # "@bot" under someone else's question
     if not question:
-        await send_chunks(context, message.chat_id, html.escape(faq.messages.empty_question), message.message_id)
+        await reply_text(update, context, faq.messages.empty_question)
         return
-    answer = faq.ask(question, context.bot_data["top_k"])
+    answer = faq.ask(question, context.bot_data["settings"].top_k)
+    context.bot_data["counts"]["answered" if answer.answered else "refused"] += 1
+    if not answer.answered:
+        note_question(context, "refused", message.chat_id, question, answer.best_score, [])
     await send_answer(context, message.chat_id, answer, message.message_id)
     log.info("answered chat=%s answered=%s top=%s", pseudonym(context, message.chat_id), answer.answered,
              answer.hits[0].passage.id if answer.hits else "-")
+
+
+def note_question(context: ContextTypes.DEFAULT_TYPE, kind: str, chat_id: int | None, question: str,
+                  best_score: float | None, shown: list[str]) -> None:
+    """One line in the maintainer's log; a full disk or a read-only folder never stops an answer."""
+    try:
+        context.bot_data["questions"].record(kind, chat_id, question, best_score, shown)
+    except OSError as error:
+        log.warning("could not write the question log: %s", error)
+
+
+async def reply_text(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    """Plain text (escaped for HTML) as a reply to the update's message."""
+    await send_chunks(context, update.effective_chat.id, html.escape(text), update.message.message_id)
 
 
 async def send_answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, answer: Answer, reply_to: int | None,
@@ -401,8 +541,8 @@ async def send_chunks(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: st
 
 async def send_html(bot, chat_id: int, text: str, reply_to: int | None = None,
                     markup: InlineKeyboardMarkup | None = None) -> Message:
-    """One HTML message, network failures retried; if Telegram cannot parse the HTML after all,
-    the same words as plain text."""
+    """One HTML message, tried again after failures that may pass; if Telegram cannot parse the
+    HTML after all, the same words as plain text."""
     reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
     try:
         return await with_retries(lambda: bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
@@ -417,22 +557,30 @@ async def send_html(bot, chat_id: int, text: str, reply_to: int | None = None,
                                                             reply_markup=markup, link_preview_options=NO_PREVIEW))
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], attempts: int = SEND_ATTEMPTS, delay: float = 0.5) -> T:
-    """``await call()``, again after a network failure or time-out (0.5 s, 1 s, 2 s later); a
-    refusal (400, 403) is not retried, and "retry after" answers are the rate limiter's."""
-    for attempt in range(1, attempts + 1):
+def transient(error: TelegramError) -> bool:
+    """Whether trying again may succeed: a network failure or time-out, HTTP 5xx, 429, or an answer
+    that is not JSON (for which python-telegram-bot raises a bare TelegramError). A refusal (400,
+    401/404, 403, 409, a migrated group) is final."""
+    if isinstance(error, BadRequest):
+        return False
+    return isinstance(error, (NetworkError, RetryAfter)) or type(error) is TelegramError
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], patience: float = SEND_PATIENCE) -> T:
+    """``await call()``, again after a transient failure, pausing 0.5 s, 1 s, 2 s, 4 s, then 5 s
+    between tries, for up to ``patience`` seconds. (429 "retry after" answers are waited out by the
+    rate limiter first.)"""
+    loop = asyncio.get_running_loop()
+    give_up, pause = loop.time() + patience, RETRY_DELAY
+    while True:
         try:
             return await call()
-        except BadRequest:
-            raise
-        except NetworkError as error:  # includes TimedOut and HTTP 5xx from a proxy
-            if attempt == attempts:
+        except TelegramError as error:
+            if not transient(error) or loop.time() + pause > give_up:
                 raise
-            log.warning("Bot API call failed (%s: %s); attempt %d of %d in %.1f s", type(error).__name__, error,
-                        attempt + 1, attempts, delay)
-            await asyncio.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
+            log.warning("Bot API call failed (%s: %s); trying again in %.1f s", type(error).__name__, error, pause)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, RETRY_DELAY_MAX)
 
 
 def addressed_to_bot(message: Message, bot_id: int, username: str | None) -> bool:
@@ -464,13 +612,22 @@ def _question_behind(message, example: int | None, faq: FAQ, username: str | Non
         examples = faq.messages.examples
         return (examples[example], message.message_id) if example < len(examples) else (None, None)
     asked = message.reply_to_message
-    if asked is None:
+    if asked is None or (asked.from_user and asked.from_user.is_bot):  # gone, or the bot's own /start
         return None, None
     return question_of(asked, username) or None, asked.message_id
 
 
 def _example(faq: FAQ) -> str:
     return faq.messages.examples[0] if faq.messages.examples else "借呗升级失败怎么办？"
+
+
+def _size(faq: FAQ) -> dict[str, int]:
+    """How much the bot knows: ``sources`` (knowledge files) and ``passages``, for TEXTS' placeholders."""
+    return {"sources": len(_sources(faq)), "passages": len(faq.knowledge.passages)}
+
+
+def _size_line(faq: FAQ) -> str:
+    return "{passages} passages from {sources} sources".format(**_size(faq))
 
 
 def _sources(faq: FAQ) -> list[tuple[str, str, int]]:

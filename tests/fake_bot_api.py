@@ -1,18 +1,37 @@
-"""A small Telegram Bot API server for tests: real HTTP on 127.0.0.1, an ephemeral port.
+"""A small Telegram Bot API server for tests: real HTTP on 127.0.0.1, an ephemeral port; and the
+real ``faqbot telegram`` process that talks to it.
 
-It queues updates for ``getUpdates`` (long polling, honouring ``offset``), answers ``sendMessage``
-as Telegram does (the message it created, HTML checked with Telegram's rules), records every request
-with the time it arrived, and fails on request: the next N calls to a method can answer 429 with
-``retry_after``, a bare HTTP 502 from a proxy, or a 400.
+The server queues updates for ``getUpdates`` (long polling, honouring ``offset``, up to 100 at a
+time), answers ``sendMessage`` as Telegram does (the message it created, HTML checked with
+Telegram's rules), keeps a webhook's settings, records every request with the time it arrived, and
+fails on request: the next N calls to a method can answer an HTTP error (400, 429 with
+``retry_after``, 500, a bare 502 page from a proxy), or suffer
+
+- ``TIMEOUT``: the server holds the request longer than the client waits, then closes the
+  connection without an answer;
+- ``MALFORMED``: an answer "200 OK" whose JSON is cut off;
+- ``OFFLINE``: the server stops listening (connection refused) for a while, then listens again on
+  the same port; the request that set it off gets no answer.
+
+A failed call is never carried out: no update is handed over, no message is created. That is a
+request lost on the way to Telegram (or in an overloaded front end), after which a retry is the
+right thing; the other case, a request carried out whose answer is lost, is not simulated (see
+``bot.telegram`` on why the bot then sends again).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +43,7 @@ TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "sp
                  "code", "pre", "blockquote", "tg-emoji"}
 _HTML_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z-]*)((?:\s[^<>]*)?)>|&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);|[<>&]")
 _ENTITY = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+TIMEOUT, MALFORMED, OFFLINE = "timeout", "malformed", "offline"
 
 
 def telegram_html_text(markup: str) -> str:
@@ -62,16 +82,25 @@ class Call:
     method: str
     params: dict[str, Any]
     time: float
-    status: int = 200
+    status: int | str = 200  # an HTTP status, or the fault (TIMEOUT, MALFORMED, OFFLINE)
     result: Any = None
+
+
+class _Refusal(Exception):
+    """Telegram says no: ``status`` and ``description`` as the Bot API words them."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status, self.description = status, description
 
 
 @dataclass
 class _Failure:
-    status: int
+    fault: int | str
     times: int
     retry_after: int = 1
     description: str = "Bad Request: chat not found"
+    hold: float = 0.0
 
 
 @dataclass
@@ -85,6 +114,9 @@ class FakeBotAPI:
         self.bot_user = {"id": int(self.token.split(":")[0]), "is_bot": True, "first_name": "FAQ Test",
                          "username": self.username, "can_join_groups": True,
                          "can_read_all_group_messages": False, "supports_inline_queries": False}
+        self.injected: Counter[tuple[str, int | str]] = Counter()  # faults handed out, by (method, fault)
+        self.outages: list[tuple[float, float]] = []  # (start, end) of each OFFLINE spell
+        self.webhook: dict | None = None
         self._lock = threading.Condition()
         self._updates: list[dict] = []
         self._next_update_id = 1000
@@ -93,9 +125,28 @@ class FakeBotAPI:
         self._chats: dict[int, dict] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self._server: ThreadingHTTPServer | None = None
+        self._port = 0
+        self._offline = self._stopped = False
 
     # --- running ---------------------------------------------------------------------------
     def start(self) -> "FakeBotAPI":
+        self._listen()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._lock.notify_all()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        """What ``TELEGRAM_API_BASE`` gets: the token and method are appended by the client."""
+        return f"http://127.0.0.1:{self._port}/bot"
+
+    def _listen(self) -> None:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,30 +158,36 @@ class FakeBotAPI:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
+        self._port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="fake-bot-api", daemon=True).start()
-        return self
 
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            with self._lock:
-                self._lock.notify_all()
-
-    @property
-    def base_url(self) -> str:
-        """What ``TELEGRAM_API_BASE`` gets: the token and method are appended by the client."""
+    def _outage(self, seconds: float) -> None:
+        """Connection refused for ``seconds``: the listening socket closes, then opens on the same port."""
+        began = time.monotonic()
+        with self._lock:
+            self._offline = True
+            self._lock.notify_all()  # a waiting long poll ends without an answer
         assert self._server
-        return f"http://127.0.0.1:{self._server.server_address[1]}/bot"
+        self._server.shutdown()
+        self._server.server_close()
+        time.sleep(seconds)
+        with self._lock:
+            if self._stopped:
+                return
+            self._listen()
+            self._offline = False
+            self.outages.append((began, time.monotonic()))
+            self._lock.notify_all()
 
     # --- scripting -------------------------------------------------------------------------
-    def fail_next(self, method: str, status: int, times: int = 1, retry_after: int = 1,
-                  description: str = "Bad Request: chat not found") -> None:
-        """The next ``times`` calls to ``method`` answer ``status`` (429 with ``retry_after``, 502, 400)."""
+    def fail_next(self, method: str, fault: int | str, times: int = 1, retry_after: int = 1,
+                  description: str = "Bad Request: chat not found", hold: float = 0.0) -> None:
+        """The next ``times`` calls to ``method`` fail: an HTTP status (400, 429 with ``retry_after``,
+        500, 502), ``TIMEOUT`` (held ``hold`` seconds), ``MALFORMED``, or ``OFFLINE`` (for ``hold`` seconds)."""
         with self._lock:
-            self._failures.setdefault(method, []).append(_Failure(status, times, retry_after, description))
+            self._failures.setdefault(method, []).append(_Failure(fault, times, retry_after, description, hold))
 
     def push(self, update: dict) -> float:
         """Queue one update (``update_id`` is added); returns the time it became available."""
@@ -187,11 +244,23 @@ class FakeBotAPI:
                                          f"calls seen: {[c.method for c in self.calls][-20:]}")
                 self._lock.wait(min(left, 0.5))
 
+    def wait_until(self, condition: Callable[[], bool], timeout: float, poll: float = 0.2) -> bool:
+        """Whether ``condition()`` came true within ``timeout`` seconds (checked every ``poll``
+        seconds, not on every call: cheap under load)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(poll)
+        return True
+
     # --- the API ---------------------------------------------------------------------------
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         url = urlsplit(request.path)
         match = re.fullmatch(r"/bot([^/]+)/(\w+)", url.path)
         params = _params(request, url.query)
+        if self._offline:  # a request that raced the outage
+            return _drop(request)
         if not match:
             return _respond(request, 404, {"ok": False, "error_code": 404, "description": "Not Found"})
         token, method = match.groups()
@@ -201,33 +270,44 @@ class FakeBotAPI:
         with self._lock:
             failure = self._take_failure(method)
         if failure is not None:
-            call.status = failure.status
+            call.status = failure.fault
             self._record(call)
-            if failure.status == 429:
-                return _respond(request, 429, {"ok": False, "error_code": 429,
-                                               "description": f"Too Many Requests: retry after {failure.retry_after}",
-                                               "parameters": {"retry_after": failure.retry_after}})
-            if failure.status == 502:
-                return _respond_raw(request, 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
-            return _respond(request, failure.status, {"ok": False, "error_code": failure.status,
-                                                      "description": failure.description})
-        if method == "getUpdates":
-            result = self._get_updates(params)
-        else:
-            handler = getattr(self, f"_api_{method}", None)
+            return self._fail(request, failure)
+        handler = getattr(self, f"_api_{method}", None)
+        try:
             if handler is None:
-                call.status = 404
-                self._record(call)
-                return _respond(request, 404, {"ok": False, "error_code": 404, "description": "Not Found"})
-            try:
-                result = handler(params)
-            except ValueError as error:
-                call.status = 400
-                self._record(call)
-                return _respond(request, 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {error}"})
+                raise _Refusal(404, "Not Found")
+            result = handler(params)
+        except (_Refusal, ValueError) as error:  # ValueError: what Telegram answers 400 to
+            refusal = error if isinstance(error, _Refusal) else _Refusal(400, f"Bad Request: {error}")
+            call.status = refusal.status
+            self._record(call)
+            return _respond(request, refusal.status, {"ok": False, "error_code": refusal.status,
+                                                      "description": refusal.description})
+        if result is None:  # the server went offline while the request waited
+            return _drop(request)
         call.result = result
         self._record(call)
         _respond(request, 200, {"ok": True, "result": result})
+
+    def _fail(self, request: BaseHTTPRequestHandler, failure: _Failure) -> None:
+        """Answer (or not) as ``failure`` says, without carrying the request out."""
+        if failure.fault == TIMEOUT:
+            time.sleep(failure.hold)
+            return _drop(request)
+        if failure.fault == OFFLINE:
+            threading.Thread(target=self._outage, args=(failure.hold,), name="outage", daemon=True).start()
+            return _drop(request)
+        if failure.fault == MALFORMED:
+            return _respond_raw(request, 200, b'{"ok": true, "result": {"message_id": 4', "application/json")
+        if failure.fault == 502:
+            return _respond_raw(request, 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+        if failure.fault == 429:
+            return _respond(request, 429, {"ok": False, "error_code": 429,
+                                           "description": f"Too Many Requests: retry after {failure.retry_after}",
+                                           "parameters": {"retry_after": failure.retry_after}})
+        description = "Internal Server Error" if failure.fault == 500 else failure.description
+        _respond(request, int(failure.fault), {"ok": False, "error_code": failure.fault, "description": description})
 
     def _record(self, call: Call) -> None:
         with self._lock:
@@ -242,26 +322,40 @@ class FakeBotAPI:
         failure.times -= 1
         if failure.times <= 0:
             queue.pop(0)
+        self.injected[method, failure.fault] += 1
         return failure
 
     def _new_message_id(self) -> int:
         self._next_message_id += 1
         return self._next_message_id
 
-    def _get_updates(self, params: dict) -> list[dict]:
+    def _api_getUpdates(self, params: dict) -> list[dict] | None:  # noqa: N802 (Bot API method names)
+        """Up to ``limit`` updates from ``offset`` on (those before it are confirmed and forgotten);
+        None when the server went offline meanwhile, or a webhook is set (Telegram's 409)."""
         offset = params.get("offset", 0) or 0
-        limit = params.get("limit", 100) or 100
+        limit = min(params.get("limit", 100) or 100, 100)
         deadline = time.monotonic() + min(float(params.get("timeout", 0) or 0), self.max_poll)
         with self._lock:
+            if self.webhook:
+                raise _Refusal(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
-            while not self._updates and time.monotonic() < deadline:
+            while not self._updates and time.monotonic() < deadline and not self._offline:
                 self._lock.wait(deadline - time.monotonic())
-            return list(self._updates[:limit])
+            return None if self._offline else list(self._updates[:limit])
 
     def _api_getMe(self, params: dict) -> dict:  # noqa: N802 (Bot API method names)
         return self.bot_user
 
+    def _api_setWebhook(self, params: dict) -> bool:  # noqa: N802
+        if not params.get("url"):
+            raise _Refusal(400, "Bad Request: bad webhook: an HTTPS URL must be provided for webhook")
+        with self._lock:
+            self.webhook = params
+        return True
+
     def _api_deleteWebhook(self, params: dict) -> bool:  # noqa: N802
+        with self._lock:
+            self.webhook = None
         return True
 
     def _api_setMyCommands(self, params: dict) -> bool:  # noqa: N802
@@ -357,6 +451,11 @@ def _params(request: BaseHTTPRequestHandler, query: str) -> dict[str, Any]:
             value = int(value) if re.fullmatch(r"-?\d+", value) else value
         params[key] = value
     return params
+
+
+def _drop(request: BaseHTTPRequestHandler) -> None:
+    """Close the connection without an answer."""
+    request.close_connection = True
 
 
 def _respond(request: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
