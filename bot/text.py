@@ -22,6 +22,9 @@ import opencc
 RESOURCES = Path(__file__).parent / "resources"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]|\x1b\[[0-9;]*[a-zA-Z]")
+_CONTRACTION = re.compile(r"n['’]t\b")
+_ENGLISH_WORD = re.compile(r"[a-z]{3,}")
+_INFLECTIONS = (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"))
 _REPEATS = re.compile(r"(\D)\1{2,}")
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _NUMBER = re.compile(
@@ -116,9 +119,22 @@ class Tokenizer:
         if self._typo_pattern:
             text = self._typo_pattern.sub(lambda m: self.vocabulary.typos[m.group(0)], text)
         if self._glossary_pattern:
+            text = _CONTRACTION.sub(" not", text)
+            text = _ENGLISH_WORD.sub(lambda m: self._base_form(m.group(0)), text)
             text = self._glossary_pattern.sub(lambda m: f" {self.vocabulary.glossary[m.group(0)]} ", text)
         text = _REPEATS.sub(r"\1", text)  # "啊啊啊啊", "？？？？" → one
         return _NUMBER.sub(" 0 ", text)  # masked (***) and real numbers alike: one neutral number
+
+    def _base_form(self, word: str) -> str:
+        """An inflected English word as the glossary lists it (limits → limit, failed → fail),
+        when the glossary has that form and not the inflected one."""
+        glossary = self.vocabulary.glossary
+        if word in glossary:
+            return word
+        for suffix, replacement in _INFLECTIONS:
+            if word.endswith(suffix) and (base := word[: -len(suffix)] + replacement) in glossary:
+                return base
+        return word
 
     def tokens(self, text: str) -> list[str]:
         """Retrieval tokens of any text, in order, repeats kept (BM25 counts them)."""
