@@ -235,14 +235,13 @@ class Index:
         """The words of documents ``first`` to ``end`` (exclusive), which are contiguous."""
         return frozenset(self._words[n] for n in self._tokens[self._offsets[first]:self._offsets[end]].tolist())
 
-    def questions(self, passage: int) -> frozenset[str]:
-        """The words of the questions a passage answers: its own heading and similar questions."""
+    def _questions_of(self, passage: int) -> frozenset[str]:
         first = self._question_end[passage - 1] if passage else len(self.passages)
         return self._words_of(first, self._question_end[passage])
 
     def vocabulary(self, passage: int) -> frozenset[str]:
         """Every word of a passage's documents: its answer (with headings) and its questions."""
-        return self._words_of(passage, passage + 1) | self.questions(passage)
+        return self._words_of(passage, passage + 1) | self._questions_of(passage)
 
     def headings(self, passage: int) -> frozenset[str]:
         """The words of a passage's heading chain (tokenised on demand: a rare, cheap check)."""
@@ -292,17 +291,12 @@ class Index:
             wanted = min(len(matched), wanted * 4)
 
     def _foreign(self, token: str, question: set[str], passage: int) -> bool:
-        """A topic the knowledge does not cover. A passage covers it when the questions it says it
-        answers name it: its headings, and (for a topic without exception words) its similar
-        questions; mentioning the word in the answer text is not enough. Otherwise the topic is
-        out of scope unless the question holds one of its exception words."""
-        if token not in self.out_of_scope:
+        """A topic the knowledge does not cover: out of scope unless the passage is about it (its
+        headings name it; mentions in its answer or similar questions do not count) or the question
+        holds one of the topic's exception words (逾期 is covered where the quota went missing)."""
+        if token not in self.out_of_scope or question & self.out_of_scope[token]:
             return False
-        exceptions = self.out_of_scope[token]
-        if question & exceptions:
-            return False
-        asked = self.headings(passage) if exceptions else self.headings(passage) | self.questions(passage)
-        return token not in asked
+        return token not in self.headings(passage)
 
     def refusal(self, tokens: Sequence[str], passage: int) -> Refusal | None:
         """Why the best passage does not answer the question (see ``AbstainRule``), or None."""
@@ -320,6 +314,8 @@ class Index:
                 return Refusal.SIBLING
         if matched < rule.vague_matched:
             return Refusal.VAGUE
+        if len(unique & vocabulary) < min(2, len(unique)):
+            return Refusal.NO_MATCH  # one coincidental word is not a match
         if (coverage >= rule.min_coverage or (coverage >= rule.weak_coverage and matched >= rule.min_matched)
                 or (coverage >= rule.long_coverage and matched >= rule.long_matched)):
             return None
