@@ -107,6 +107,7 @@ def run(settings: Settings, webhook_url: str | None = None, listen: str | None =
     except ValueError as error:
         return _fail(str(error), 2)
     configure_logging(token, webhook.secret if webhook else "")
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload asked for during the start must not end it
     try:
         questions = QuestionLog.default()
     except OSError as error:
@@ -123,22 +124,27 @@ def run(settings: Settings, webhook_url: str | None = None, listen: str | None =
     application = build_application(token, faq, settings, questions, admins,
                                     os.environ.get("TELEGRAM_API_BASE") or None, rate)
     try:
-        if webhook:
-            log.info("listening for Telegram's webhook calls on %s:%d%s", webhook.listen, webhook.port, webhook.path)
-            application.run_webhook(listen=webhook.listen, port=webhook.port, url_path=webhook.path,
-                                    webhook_url=webhook.url, secret_token=webhook.secret,
-                                    allowed_updates=Update.ALL_TYPES, bootstrap_retries=3, stop_signals=STOP_SIGNALS)
-        else:
-            application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3, stop_signals=STOP_SIGNALS)
+        serve(application, webhook)
     except InvalidToken:
         return _fail("Telegram refused the token in TELEGRAM_BOT_TOKEN (mistyped or revoked? "
                      "@BotFather shows the current one)", 2)
     except TelegramError as error:
         return _fail(f"cannot start the bot: {redact(str(error), token)}", 1)
-    except OSError as error:  # the webhook's address is taken or not this machine's
-        return _fail(f"cannot listen on {webhook.listen}:{webhook.port} ({error.strerror or error})", 1)
+    except OSError as error:  # the webhook's port is taken, or its address not this machine's
+        return _fail(f"cannot listen for the webhook: {error.strerror or error}", 1)
     log.info("stopped")
     return 0
+
+
+def serve(application: Application, webhook: Webhook | None) -> None:
+    """Long polling, or the webhook's HTTP server, until SIGINT or SIGTERM."""
+    if webhook is None:
+        application.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3, stop_signals=STOP_SIGNALS)
+        return
+    log.info("listening for Telegram's webhook calls on %s:%d%s", webhook.listen, webhook.port, webhook.path)
+    application.run_webhook(listen=webhook.listen, port=webhook.port, url_path=webhook.path, webhook_url=webhook.url,
+                            secret_token=webhook.secret, allowed_updates=Update.ALL_TYPES, bootstrap_retries=3,
+                            stop_signals=STOP_SIGNALS)
 
 
 def _fail(message: str, code: int) -> int:
@@ -389,8 +395,7 @@ async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """👍 / 👎: logged against the passage (the chat only as a salted hash), a 👎 with its question
-    in the maintainer's log; and thanked."""
+    """👍 / 👎: thanked, and logged against the passage; a 👎 also goes to the maintainer's log."""
     query = update.callback_query
     _, sign, passage = query.data.split(":", 2)
     chat_id = update.effective_chat.id if update.effective_chat else None

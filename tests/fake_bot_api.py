@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -44,6 +45,8 @@ TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "sp
 _HTML_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z-]*)((?:\s[^<>]*)?)>|&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);|[<>&]")
 _ENTITY = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 TIMEOUT, MALFORMED, OFFLINE = "timeout", "malformed", "offline"
+USER_NAME, GROUP_TITLE = "测试用户", "借呗交流群"  # what users and groups are called: never to be logged
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def telegram_html_text(markup: str) -> str:
@@ -133,6 +136,12 @@ class FakeBotAPI:
         self._listen()
         return self
 
+    def __enter__(self) -> "FakeBotAPI":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         with self._lock:
             self._stopped = True
@@ -140,6 +149,11 @@ class FakeBotAPI:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+
+    @property
+    def offline(self) -> bool:
+        """Whether the server is in an OFFLINE spell (not listening)."""
+        return self._offline
 
     @property
     def base_url(self) -> str:
@@ -150,6 +164,9 @@ class FakeBotAPI:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Telegram's servers
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall between
+
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 api._handle(self)
 
@@ -204,11 +221,11 @@ class FakeBotAPI:
         """A message as a user would send it (entities for commands and mentions filled in), stored
         so that later replies to it carry it."""
         chat = {"id": chat_id, "type": chat_type}
-        chat.update({"first_name": "测试用户"} if chat_type == "private" else {"title": "借呗交流群"})
+        chat.update({"first_name": USER_NAME} if chat_type == "private" else {"title": GROUP_TITLE})
         with self._lock:
             self._chats[chat_id] = chat
             message = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": chat,
-                       "from": {"id": user_id, "is_bot": False, "first_name": "测试用户", "language_code": "zh-hans"},
+                       "from": {"id": user_id, "is_bot": False, "first_name": USER_NAME, "language_code": "zh-hans"},
                        **extra}
             if text is not None:
                 message["text"] = text
@@ -230,7 +247,7 @@ class FakeBotAPI:
             return [call for call in self.calls if call.method == method and where(call)]
 
     def wait_for(self, method: str, where: Callable[[Call], bool] = lambda call: True,
-                 timeout: float = 30, status: int | None = 200) -> Call:
+                 timeout: float = 30, status: int | str | None = 200) -> Call:
         """The first recorded call to ``method`` matching ``where`` (and ``status``), waiting for it."""
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -413,10 +430,15 @@ class FakeBotAPI:
             return message
 
 
+def new_token() -> str:
+    """A token of the right shape, new for each test module (so a leak is never a false alarm)."""
+    return f"{secrets.randbelow(9 * 10**9) + 10**9}:{secrets.token_urlsafe(27)}"
+
+
 def callback_update(message: dict, data: str, user_id: int = 501) -> dict:
     """A press on an inline button of ``message`` (a message the bot sent)."""
     return {"callback_query": {"id": f"cb{time.monotonic_ns()}", "chat_instance": "ci1", "data": data,
-                               "from": {"id": user_id, "is_bot": False, "first_name": "测试用户"},
+                               "from": {"id": user_id, "is_bot": False, "first_name": USER_NAME},
                                "message": message}}
 
 
@@ -471,3 +493,55 @@ def _respond_raw(request: BaseHTTPRequestHandler, status: int, body: bytes, cont
         request.wfile.write(body)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the client gave up (e.g. it is shutting down)
+
+
+# --- the bot under test ----------------------------------------------------------------------
+
+class BotProcess:
+    """``python -m bot telegram`` in a child process, its output in files (a pipe could fill up),
+    its question log and salt in ``tmp/logs``."""
+
+    def __init__(self, tmp: Path, token: str, base_url: str, *args: str, **env: str) -> None:
+        environment = {k: v for k, v in os.environ.items()
+                       if not k.startswith(("TELEGRAM_", "FAQBOT_")) or k == "FAQBOT_CACHE"}
+        self.log_dir = tmp / "logs"
+        environment.update(TELEGRAM_BOT_TOKEN=token, TELEGRAM_API_BASE=base_url, PYTHONIOENCODING="utf-8",
+                           FAQBOT_LOG_DIR=str(self.log_dir), **env)
+        self.out, self.err = tmp / "stdout.txt", tmp / "stderr.txt"
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.process = subprocess.Popen([sys.executable, "-m", "bot", "telegram", *args], cwd=ROOT,
+                                            env=environment, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+
+    def wait_until_serving(self, api: FakeBotAPI, listening_with: str = "getUpdates") -> "BotProcess":
+        """Started: the command menu set, and polling (or the webhook set)."""
+        try:
+            api.wait_for("setMyCommands", timeout=60)
+            api.wait_for(listening_with, timeout=30)
+        except AssertionError:
+            self.stop()
+            raise AssertionError("the bot did not start:\n" + self.output()) from None
+        return self
+
+    def output(self) -> str:
+        return "".join(path.read_text(encoding="utf-8", errors="replace") for path in (self.out, self.err))
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError("the bot did not stop within 20 s of SIGTERM") from None
+        return self.process.returncode
+
+
+def assert_private(text: str, token: str, *ids: int) -> None:
+    """Nothing in ``text`` that must never be printed or logged: the token or its secret half, an
+    HTTP request line (which holds the token), a chat's or user's id in clear, a user's or group's name."""
+    forbidden = {"the token": token, "the token's secret half": token.split(":")[1],
+                 "an HTTP request line": "HTTP Request", "a user's name": USER_NAME, "a group's name": GROUP_TITLE,
+                 **{f"id #{n}": str(id_) for n, id_ in enumerate(ids, start=1)}}
+    leaked = [what for what, value in forbidden.items() if value in text]
+    assert not leaked, f"printed: {', '.join(leaked)}"

@@ -1,27 +1,33 @@
 """The Telegram bot as a user meets it: the real ``faqbot telegram`` process, long polling a small
-Bot API server of our own on 127.0.0.1 (real HTTP), which queues updates and records what the bot sends."""
+Bot API server of our own on 127.0.0.1 (real HTTP), which queues updates and records what the bot
+sends; its administrators, its question log, and its webhook mode."""
 
 from __future__ import annotations
 
 import html
 import json
-import os
+import re
 import secrets
+import shutil
 import signal
-import subprocess
-import sys
+import socket
+import stat
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_faqbot
-from fake_bot_api import Call, FakeBotAPI, callback_update
+from bot.feedback import LOG_FILE, Pseudonymizer
+from conftest import KNOWLEDGE, run_faqbot
+from fake_bot_api import BotProcess, Call, FakeBotAPI, assert_private, callback_update, new_token
 
-TOKEN = f"{secrets.randbelow(9 * 10**9) + 10**9}:{secrets.token_urlsafe(27)}"
+TOKEN = new_token()
 REPORT = Path("/tmp/faqbot_telegram_e2e.txt")
-PRIVATE, OTHER_PRIVATE, GROUP = 73501981, 73501982, -1007350198
-USER = 73509001
+QUESTION_LOG_COPY = Path("/tmp/faqbot_telegram_questions.jsonl")
+PRIVATE, OTHER_PRIVATE, ADMIN_CHAT, GROUP = 73501981, 73501982, 73501983, -1007350198
+USER, ADMIN = 73509001, 73509002
 STICKER = {"sticker": {"file_id": "CAACAgIAAxk", "file_unique_id": "AgAD1", "type": "regular", "width": 512,
                        "height": 512, "is_animated": False, "is_video": False}}
 PHOTO = {"photo": [{"file_id": "AgACAgIAAxk", "file_unique_id": "AQAD2", "width": 90, "height": 90}]}
@@ -29,57 +35,41 @@ VOICE = {"voice": {"file_id": "AwACAgIAAxk", "file_unique_id": "AgAD3", "duratio
 DOCUMENT = {"document": {"file_id": "BQACAgIAAxk", "file_unique_id": "AgAD4", "file_name": "账单.pdf"}}
 
 
-class BotProcess:
-    """``python -m bot telegram`` in a child process, its output in files (a pipe could fill up)."""
-
-    def __init__(self, tmp: Path, token: str, base_url: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
-        env.update(TELEGRAM_BOT_TOKEN=token, TELEGRAM_API_BASE=base_url, PYTHONIOENCODING="utf-8")
-        self.out, self.err = tmp / "stdout.txt", tmp / "stderr.txt"
-        with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.process = subprocess.Popen([sys.executable, "-m", "bot", "telegram"], cwd=ROOT, env=env,
-                                            stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-
-    def output(self) -> str:
-        return "".join(path.read_text(encoding="utf-8", errors="replace") for path in (self.out, self.err))
-
-    def stop(self, timeout: float = 20) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise AssertionError("the bot did not stop within 20 s of SIGTERM")
-        return self.process.returncode
-
-
 @pytest.fixture(scope="module")
 def api():
-    server = FakeBotAPI(TOKEN).start()
-    yield server
-    server.stop()
+    with FakeBotAPI(TOKEN) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def bot(api, tmp_path_factory):
-    process = BotProcess(tmp_path_factory.mktemp("bot"), TOKEN, api.base_url)
-    try:
-        api.wait_for("setMyCommands", timeout=60)
-        api.wait_for("getUpdates", timeout=30)
-    except AssertionError:
-        process.stop()
-        raise AssertionError("the bot did not start:\n" + process.output())
-    yield process
+def knowledge(tmp_path_factory) -> Path:
+    """A copy of the shipped knowledge folder, for the administrator to change and reload."""
+    folder = tmp_path_factory.mktemp("knowledge") / "knowledge"
+    shutil.copytree(KNOWLEDGE, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bot(api, knowledge, tmp_path_factory):
+    process = BotProcess(tmp_path_factory.mktemp("bot"), TOKEN, api.base_url,
+                         FAQBOT_ADMINS=f"{ADMIN + 1}, {ADMIN}", FAQBOT_KNOWLEDGE=str(knowledge))
+    yield process.wait_until_serving(api)
     process.stop()
+    assert_private(process.output(), TOKEN, PRIVATE, OTHER_PRIVATE, ADMIN_CHAT, GROUP, USER, ADMIN)
 
 
-def ask(api: FakeBotAPI, text: str | None, chat_id: int = PRIVATE, **kwargs) -> tuple[dict, float]:
+def ask(api: FakeBotAPI, text: str | None, chat_id: int = PRIVATE, user_id: int = USER,
+        **kwargs) -> tuple[dict, float]:
     """A user sends a message; returns it and the moment it became available to getUpdates."""
     chat_type = "private" if chat_id > 0 else "supergroup"
-    message = api.user_message(text, chat_id=chat_id, user_id=USER, chat_type=chat_type, **kwargs)
+    message = api.user_message(text, chat_id=chat_id, user_id=user_id, chat_type=chat_type, **kwargs)
     return message, api.push({"message": message})
+
+
+def admin_says(api: FakeBotAPI, text: str) -> str:
+    """An administrator writes to the bot in private; the text of its reply."""
+    message, _ = ask(api, text, chat_id=ADMIN_CHAT, user_id=ADMIN)
+    return reply_to(api, message).params["text"]
 
 
 def reply_to(api: FakeBotAPI, message: dict, timeout: float = 30) -> Call:
@@ -240,13 +230,86 @@ def test_a_failure_is_logged_and_the_user_told(api, bot):
     assert "failed: BadRequest" in bot.output()
 
 
+def test_refused_questions_and_thumbs_down_go_to_the_question_log_under_a_salted_hash(api, bot):
+    refused = ["花呗怎么开通", "花呗如何开通", "怎么开通花呗呢", "今天天气怎么样"]
+    for text in refused:
+        question, _ = ask(api, text, chat_id=OTHER_PRIVATE)
+        reply_to(api, question)
+    question, _ = ask(api, "借呗额度异常")
+    answer = reply_to(api, question)
+    thumbs_down = callback_update(api.message(PRIVATE, answer.result["message_id"]), buttons(answer)[1]["callback_data"],
+                                  USER)
+    api.push(thumbs_down)
+    api.wait_for("answerCallbackQuery", lambda c: _answers(c, thumbs_down))
+
+    salt = bot.log_dir / "salt"
+    assert stat.S_IMODE(salt.stat().st_mode) == 0o600
+    hashed = Pseudonymizer(salt.read_bytes())
+    log = bot.log_dir / LOG_FILE
+    entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [(e["kind"], e["question"], e["chat"], e["shown"]) for e in entries[-5:]] == [
+        *(("refused", text, hashed(OTHER_PRIVATE), []) for text in refused),
+        ("downvote", "借呗额度异常", hashed(PRIVATE), [buttons(answer)[1]["callback_data"][len("fb:-:"):]])]
+    assert entries[-5]["best_score"] > 0 and entries[-1]["best_score"] is None
+    assert_private(log.read_text(encoding="utf-8"), TOKEN, PRIVATE, OTHER_PRIVATE, USER)
+
+    shutil.copyfile(log, QUESTION_LOG_COPY)
+    report = run_faqbot("report", "--log", str(log))
+    assert report.returncode == 0
+    first_group = report.stdout.splitlines()[1]
+    assert first_group.split()[:2] == ["3", "3"] and first_group.split()[-1] in refused[:3]
+
+
+def test_a_question_log_that_cannot_be_written_never_stops_an_answer(api, bot):
+    log = bot.log_dir / LOG_FILE
+    kept = log.rename(log.with_suffix(".kept"))
+    log.mkdir()  # appending to a folder fails, whoever the bot runs as
+    try:
+        question, _ = ask(api, "花呗怎么还款", chat_id=OTHER_PRIVATE)
+        assert "没有能回答" in reply_to(api, question).params["text"]
+    finally:
+        log.rmdir()
+        kept.rename(log)
+    assert "could not write the question log" in bot.output()
+
+
+def test_administrator_commands_answer_only_administrators(api, bot):
+    for command in ("/reload", "/stats"):
+        private, _ = ask(api, command)
+        assert "没有这个命令" in reply_to(api, private).params["text"]
+        in_group, _ = ask(api, f"{command}@faq_test_bot", chat_id=GROUP)
+        settle(api)
+        assert not api.calls_to("sendMessage", lambda c: _replies_to(c, in_group))
+    stats = admin_says(api, "/stats")
+    assert "资料：3 篇，共" in stats and re.search(r"启动以来：回答 [1-9]\d* 个问题，未能回答 [1-9]\d* 个", stats)
+
+
+def test_an_administrator_reloads_the_knowledge_and_a_failed_reload_keeps_the_old(api, bot, knowledge):
+    new_file = knowledge / "zz_mascot.jsonl"
+    new_file.write_text(json.dumps({"question": "借呗的吉祥物叫什么名字", "answer": "借呗的吉祥物是一只叫呗呗的小熊猫。"},
+                                   ensure_ascii=False) + "\n", encoding="utf-8")
+    assert "已重新载入资料：4 篇资料" in admin_says(api, "/reload")
+    assert "来源：zz_mascot.jsonl" in admin_says(api, "借呗的吉祥物叫什么名字")
+
+    (knowledge / "zz_broken.txt").write_bytes(b"")
+    failed = html.unescape(admin_says(api, "/reload"))
+    assert "重新载入失败" in failed and "zz_broken.txt: empty file" in failed and len(failed.splitlines()) == 1
+    assert "来源：zz_mascot.jsonl" in admin_says(api, "借呗的吉祥物叫什么名字")
+
+    (knowledge / "zz_broken.txt").unlink()
+    new_file.unlink()
+    bot.process.send_signal(signal.SIGHUP)
+    assert api.wait_until(lambda: bot.output().count("reloaded:") == 2, timeout=30)
+    assert "zz_mascot.jsonl" not in admin_says(api, "借呗的吉祥物叫什么名字")
+    assert "reload failed, still serving the previous knowledge: zz_broken.txt: empty file" in bot.output()
+
+
 def test_it_stops_cleanly_on_sigterm_and_never_prints_the_token_or_who_asked(api, bot, faq):
     assert bot.stop() == 0
     output = bot.output()
     assert f"@faq_test_bot serving {len(faq.knowledge.passages)} passages" in output
     assert "feedback up passage=" in output and "stopped" in output
-    for secret in (TOKEN, TOKEN.split(":")[1], "HTTP Request", str(PRIVATE), str(GROUP), str(USER), "测试用户"):
-        assert secret not in output
+    assert_private(output, TOKEN, PRIVATE, OTHER_PRIVATE, ADMIN_CHAT, GROUP, USER, ADMIN)
 
 
 def test_a_missing_or_malformed_token_is_one_line_and_exit_code_2():
@@ -264,5 +327,67 @@ def test_a_token_telegram_refuses_is_exit_code_2_without_the_token(api, tmp_path
         assert process.process.wait(60) == 2
     finally:
         process.stop()
+    assert "refused the token" in process.output()
+    assert_private(process.output(), refused)
+
+
+def test_webhook_mode_takes_an_update_only_with_the_secret_header(tmp_path):
+    token, secret, port = new_token(), secrets.token_urlsafe(32), free_port()
+    url = f"http://127.0.0.1:{port}/telegram/updates"
+    with FakeBotAPI(token) as api:
+        process = BotProcess(tmp_path, token, api.base_url, "--webhook-url", url, "--listen", "127.0.0.1",
+                             "--port", str(port), FAQBOT_WEBHOOK_SECRET=secret)
+        try:
+            process.wait_until_serving(api, listening_with="setWebhook")
+            assert api.webhook["url"] == url and api.webhook["secret_token"] == secret
+            questions = [api.user_message(text, chat_id=PRIVATE, user_id=USER)
+                         for text in ("借呗额度异常", "借呗分期还完了为什么没有额度", "借呗升级失败怎么办")]
+            statuses = [post_update(url, {"update_id": n, "message": message}, header)
+                        for n, (message, header) in enumerate(zip(questions, (None, "wrong-secret", secret)), start=1)]
+            assert statuses == [403, 403, 200]
+            assert "来源：000_364e853100879686.txt" in reply_to(api, questions[2]).params["text"]
+            assert not api.calls_to("sendMessage", lambda c: _replies_to(c, questions[0]) or _replies_to(c, questions[1]))
+            assert not api.calls_to("getUpdates")
+        finally:
+            code = process.stop()
+    assert code == 0
     output = process.output()
-    assert "refused the token" in output and refused not in output and refused.split(":")[1] not in output
+    assert f"listening for Telegram's webhook calls on 127.0.0.1:{port}/telegram/updates" in output
+    assert_private(output, token, PRIVATE, USER)
+    assert secret not in output
+
+
+def test_webhook_mode_without_a_valid_secret_is_one_line_and_exit_code_2():
+    for secret in ("", "has spaces", "x" * 257):
+        result = run_faqbot("telegram", "--webhook-url", "https://bot.example.com/telegram", timeout=60,
+                            env={"TELEGRAM_BOT_TOKEN": TOKEN, "FAQBOT_WEBHOOK_SECRET": secret})
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1 and "FAQBOT_WEBHOOK_SECRET" in result.stderr
+        assert not secret or secret not in result.stderr
+        assert_private(result.stdout + result.stderr, TOKEN)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post_update(url: str, update: dict, secret: str | None, timeout: float = 30) -> int:
+    """Telegram's side of a webhook: POST the update (with ``secret`` in the header, if any), once
+    the bot listens; the HTTP status it answered."""
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    deadline = time.monotonic() + timeout
+    while True:
+        request = urllib.request.Request(url, json.dumps(update).encode("utf-8"), headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # setWebhook comes before the server listens

@@ -1,10 +1,12 @@
 """What Telegram receives, checked with Telegram's own HTML rules: every passage escaped, long
 answers split at paragraphs into valid messages under 4,096 characters, buttons under 64 bytes,
-questions found in group messages, and logs that never show the token."""
+questions found in group messages, logs that never show the token; and the settings the bot
+refuses to start with."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from dataclasses import replace
 
@@ -12,8 +14,10 @@ import pytest
 from telegram import Message
 
 from bot.reply import render_html, split_message
-from bot.telegram import (CALLBACK_DATA_LIMIT, RedactingFormatter, _feedback_data, addressed_to_bot, answer_keyboard,
-                          question_of, token_problem)
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+
+from bot.telegram import (CALLBACK_DATA_LIMIT, RedactingFormatter, Webhook, _feedback_data, addressed_to_bot,
+                          admin_ids, answer_keyboard, question_of, send_rate, token_problem, transient, webhook_from)
 from fake_bot_api import telegram_html_text, utf16_len
 
 BOT_ID, USERNAME = 4242, "faq_test_bot"
@@ -125,3 +129,46 @@ def test_the_log_formatter_blanks_the_token_in_messages_and_tracebacks():
                                    sys.exc_info())
     text = formatter.format(record)
     assert token not in text and token.split(":")[1] not in text and "[token]" in text
+
+
+def test_a_webhook_needs_a_full_url_and_a_secret_by_telegrams_rules():
+    hook = webhook_from("https://bot.example.com/telegram/updates", None, None, "s3cret_-X")
+    assert hook == Webhook("https://bot.example.com/telegram/updates", "127.0.0.1", 8443, "s3cret_-X")
+    assert hook.path == "/telegram/updates"
+    assert webhook_from(None, None, None, "") is None
+    for url, listen, port, secret, says in [
+        ("https://bot.example.com/hook", None, None, "", "needs a secret"),
+        ("https://bot.example.com/hook", None, None, "秘密", "A-Z a-z 0-9 _ -"),
+        ("https://bot.example.com/hook", None, None, "x" * 257, "1-256"),
+        ("bot.example.com/hook", None, None, "secret", "full URL"),
+        ("https://bot.example.com/hook", None, 70000, "secret", "--port"),
+        (None, "0.0.0.0", None, "", "--webhook-url"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(says)) as refused:
+            webhook_from(url, listen, port, secret)
+        assert not secret or secret not in str(refused.value)
+
+
+def test_administrators_are_numeric_ids_and_a_name_is_refused_without_repeating_it():
+    assert admin_ids("") == frozenset()
+    assert admin_ids(" 42, 7,") == {42, 7}
+    with pytest.raises(ValueError, match="item 2 is not a number") as refused:
+        admin_ids("42, @alice")
+    assert "alice" not in str(refused.value)
+
+
+def test_the_send_rate_is_telegrams_unless_told():
+    assert send_rate("") == 30 and send_rate("0") == 0 and send_rate("500") == 500
+    for bad in ("fast", "-1", "nan", "inf"):
+        with pytest.raises(ValueError, match="FAQBOT_SEND_RATE"):
+            send_rate(bad)
+
+
+@pytest.mark.parametrize("error, again", [
+    (NetworkError("httpx.ConnectError: All connection attempts failed"), True), (TimedOut(), True),
+    (NetworkError("Internal Server Error (500)"), True),
+    (TelegramError("Invalid server response"), True),
+    (BadRequest("Bad Request: chat not found"), False), (Forbidden("Forbidden: bot was blocked by the user"), False),
+])
+def test_failures_that_may_pass_are_tried_again_refusals_are_not(error, again):
+    assert transient(error) is again
