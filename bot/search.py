@@ -57,7 +57,7 @@ class AbstainRule:
     min_matched: float = 1.0
     unknown_weight: float = 0.5
     sibling_coverage: float = 0.7
-    sibling_matched: float = 0.9
+    sibling_matched: float = 1.5
     vague_matched: float = 0.25
     long_coverage: float = 0.08
     long_matched: float = 2.0
