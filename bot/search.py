@@ -26,6 +26,7 @@ from .text import Tokenizer
 SCORE_TYPE = np.float32  # half the memory traffic of float64; ranks agree with rank-bm25 to ~1e-7
 DENSE_SHARE = 16  # a word in at least 1/16 of the documents is stored as a full row ...
 DENSE_MIN_DOCUMENTS = 4096  # ... once the corpus is large enough for that to pay
+VOCABULARIES_KEPT = 4096  # passages whose word sets are kept between questions
 
 
 @dataclass(frozen=True)
@@ -214,14 +215,17 @@ class Index:
         self.rarest_idf = math.log(self.engine.size + 1)  # BM25Plus idf of a word found once
         self.unknown_weight = rule.unknown_weight * self.rarest_idf
         self.out_of_scope = self.tokenizer.vocabulary.out_of_scope
+        self._vocabularies: dict[int, frozenset[str]] = {}
 
     def __getstate__(self) -> dict:
-        """Pickled without the tokenizer (jieba and OpenCC hold native state); a fresh one on load."""
-        return {key: value for key, value in self.__dict__.items() if key != "tokenizer"}
+        """Pickled without the tokenizer (jieba and OpenCC hold native state; a fresh one on load)
+        and without the per-passage word sets, which are rebuilt as questions come."""
+        return {key: value for key, value in self.__dict__.items() if key not in ("tokenizer", "_vocabularies")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.tokenizer = Tokenizer()
+        self._vocabularies = {}
 
     @property
     def documents(self) -> list[tuple[str, ...]]:
@@ -240,8 +244,14 @@ class Index:
         return self._words_of(first, self._question_end[passage])
 
     def vocabulary(self, passage: int) -> frozenset[str]:
-        """Every word of a passage's documents: its answer (with headings) and its questions."""
-        return self._words_of(passage, passage + 1) | self._questions_of(passage)
+        """Every word of a passage's documents: its answer (with headings) and its questions.
+        Kept for the passages questions land on (at most ``VOCABULARIES_KEPT``), not for all."""
+        words = self._vocabularies.get(passage)
+        if words is None:
+            if len(self._vocabularies) >= VOCABULARIES_KEPT:
+                self._vocabularies.clear()
+            words = self._vocabularies[passage] = self._words_of(passage, passage + 1) | self._questions_of(passage)
+        return words
 
     def headings(self, passage: int) -> frozenset[str]:
         """The words of a passage's heading chain (tokenised on demand: a rare, cheap check)."""
