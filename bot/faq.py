@@ -57,5 +57,7 @@ class FAQ:
         result = self.index.search(question[:MAX_QUESTION_CHARS], k=shown + count + SPARE_HITS)
         if not result.answered:
             return compose(result, self.messages)
-        further = tuple(distinct(result.hits)[shown:shown + count])
-        return Answer(question, bool(further), further, (), self.messages, result.hits[0].score)
+        hits = distinct(result.hits)
+        further = tuple(hits[shown:shown + count])
+        return Answer(question, bool(further), further, (), self.messages, result.hits[0].score,
+                      len(hits) > shown + count)

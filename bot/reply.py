@@ -65,6 +65,7 @@ class Answer:
     notes: tuple[str, ...]
     messages: Messages
     best_score: float | None = None  # of the best passage found, shown or not (for the refusal log)
+    more_available: bool = False  # further passages match (a "more results" button has something to show)
 
     @property
     def disclaimer(self) -> str:
@@ -98,7 +99,7 @@ def compose(result: SearchResult, messages: Messages, max_results: int = 3, clos
         hit for hit in hits[1:max_results]
         if hit.score >= closeness * best.score and hit.coverage >= 0.5 * best.coverage
     ]
-    return Answer(result.question, True, tuple(shown), (), messages, best.score)
+    return Answer(result.question, True, tuple(shown), (), messages, best.score, len(hits) > len(shown))
 
 
 def to_json(answer: Answer) -> dict:

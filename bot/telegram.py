@@ -509,11 +509,10 @@ async def reply_text(update: Update, context: ContextTypes.DEFAULT_TYPE, text: s
 async def send_answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, answer: Answer, reply_to: int | None,
                       shown_before: int = 0, example: int | None = None) -> None:
     """An answer in HTML, split under Telegram's limit; its buttons under the last part."""
-    faq: FAQ = context.bot_data["faq"]
     markup = None
     if answer.answered:
         shown = shown_before + len(answer.hits)
-        has_more = shown < MAX_SHOWN and faq.more(answer.question, shown, count=1).answered
+        has_more = shown < MAX_SHOWN and answer.more_available
         markup = answer_keyboard(answer.hits[0].passage.id, shown if has_more else None, example)
     await send_chunks(context, chat_id, render_html(answer), reply_to, markup)
 
