@@ -114,7 +114,16 @@ def evaluate(cases: Iterable[Case], ask: Callable[[str], Answer]) -> tuple[Metri
 
 # --- real users' questions, stored as references (the datasets' text never enters the project) ---
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+def _project_root() -> Path:
+    """The checkout whose label files ``faqbot eval`` reads by default: the one this module lives
+    in, else the working directory (an installed package has no tests/ beside it)."""
+    for root in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if (root / "tests" / "data").is_dir():
+            return root
+    return Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 REAL_LABELS = PROJECT_ROOT / "tests" / "data" / "real_labels.jsonl"
 SHARED = PROJECT_ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"
