@@ -74,3 +74,19 @@ def test_pronouns_and_particles_in_real_questions_add_nothing(tokenizer):
     assert len(mine) == 200
     same = sum(tokenizer.tokens(q) == tokenizer.tokens(q[2:]) for q in mine)
     assert same >= 0.95 * len(mine)
+
+
+def test_no_similar_question_is_a_copy_of_a_dataset_question():
+    """The knowledge holds our own words: a similar question may mean what real users ask, never
+    repeat one of their questions (their text's terms are unknown)."""
+    from bot.knowledge import load_knowledge
+
+    from conftest import KNOWLEDGE
+
+    def squeeze(text: str) -> str:
+        return re.sub(r"\W", "", text)
+
+    dataset = {squeeze(q) for q in real_questions()}
+    similar = [q for p in load_knowledge(KNOWLEDGE).passages for q in p.similar]
+    assert len(similar) > 500
+    assert [q for q in similar if squeeze(q) in dataset] == []
