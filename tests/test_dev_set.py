@@ -20,12 +20,12 @@ def test_dev_set_figures_meet_the_floors(faq):
 
 @pytest.mark.skipif(not (SHARED / "data" / "atec").exists(), reason="shared real-user data absent")
 def test_real_questions_measuring_half_keeps_its_figures(faq):
-    """The issue's floors hit@1 ≥ 0.60 and false refusals ≤ 0.15 hold; correct refusals are
-    guarded at 0.80 (the issue's 0.85 is not reached yet: 0.84, see README)."""
+    """The issue's floors on the measuring half: hit@1 ≥ 0.60, correct refusals ≥ 0.85, false
+    refusals ≤ 0.15."""
     from bot.evaluation import load_real_cases
 
     cases = load_real_cases("measure", ROOT / "tests" / "data" / "real_labels.jsonl", SHARED / "data")
     metrics = evaluate(cases, lambda q: faq.ask(q, 3))[0].as_dict()
     assert metrics["hit@1"] >= 0.60, metrics
-    assert metrics["correct_abstention"] >= 0.80, metrics
+    assert metrics["correct_abstention"] >= 0.85, metrics
     assert metrics["false_abstention"] <= 0.15, metrics
