@@ -12,8 +12,6 @@ from .faq import FAQ
 from .feedback import log_dir
 from .reply import render_text, to_json
 
-HELP = """直接输入问题并回车，例如：借呗升级失败怎么办
-/help  显示帮助    /quit  退出（也可以按 Ctrl-D）"""
 
 
 def build_progress(stream: TextIO = sys.stderr, after: float = 1.0) -> Callable[[int, int], None] | None:
@@ -60,28 +58,29 @@ def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO 
     """Prompt, answer, repeat, until /quit, Ctrl-D or Ctrl-C."""
     if stdin.isatty():
         _enable_line_editing()
-    print(f"借呗常见问题助手（{len(faq.knowledge.passages)} 条资料）。{HELP}", file=stdout)
+    words = faq.messages
+    print(words.console_greeting.format(passages=len(faq.knowledge.passages)) + words.console_help, file=stdout)
     try:
         while True:
             try:
-                line = input("问> ") if stdin is sys.stdin else _read_line(stdin, stdout)
+                line = input(words.console_prompt) if stdin is sys.stdin else _read_line(stdin, stdout, words.console_prompt)
             except EOFError:
                 break
             question = line.strip()
             if question in ("/quit", "/exit", "/q"):
                 break
             if question in ("/help", "/?"):
-                print(HELP, file=stdout)
+                print(words.console_help, file=stdout)
             elif question:
                 print(render_text(faq.ask(question, top_k)) + "\n", file=stdout, flush=True)
     except KeyboardInterrupt:
         print(file=stdout)
-    print("再见。", file=stdout)
+    print(words.console_goodbye, file=stdout)
     return 0
 
 
-def _read_line(stdin: TextIO, stdout: TextIO) -> str:
-    print("问> ", end="", file=stdout, flush=True)
+def _read_line(stdin: TextIO, stdout: TextIO, prompt: str) -> str:
+    print(prompt, end="", file=stdout, flush=True)
     line = stdin.readline()
     if not line:
         raise EOFError

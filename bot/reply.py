@@ -36,6 +36,10 @@ class Messages:
     official_channel: str
     empty_question: str
     examples_heading: str
+    console_greeting: str
+    console_help: str
+    console_prompt: str
+    console_goodbye: str
     examples: tuple[str, ...]
     topic_notes: tuple[TopicNote, ...]
     refusal_notes: dict[str, str]
