@@ -47,7 +47,7 @@ class FAQ:
         asked = question[:MAX_QUESTION_CHARS] if shortened else question
         answer = compose(self.index.search(asked, k=top_k + SPARE_HITS), self.messages, max_results=top_k)
         if shortened:
-            note = f"（问题较长，只按前 {MAX_QUESTION_CHARS} 个字回答。）"
+            note = self.messages.long_question.format(limit=MAX_QUESTION_CHARS)
             answer = replace(answer, question=question, notes=(note, *answer.notes))
         return answer
 

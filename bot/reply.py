@@ -35,6 +35,7 @@ class Messages:
     no_answer: str
     official_channel: str
     empty_question: str
+    long_question: str
     examples_heading: str
     console_greeting: str
     console_help: str
