@@ -215,7 +215,7 @@ class Index:
         self.rarest_idf = math.log(self.engine.size + 1)  # BM25Plus idf of a word found once
         self.unknown_weight = rule.unknown_weight * self.rarest_idf
         self.out_of_scope = self.tokenizer.vocabulary.out_of_scope
-        self._vocabularies: dict[int, frozenset[str]] = {}
+        self._vocabularies: dict[tuple[str, int], frozenset[str]] = {}
 
     def __getstate__(self) -> dict:
         """Pickled without the tokenizer (jieba and OpenCC hold native state; a fresh one on load)
@@ -244,18 +244,23 @@ class Index:
         return self._words_of(first, self._question_end[passage])
 
     def vocabulary(self, passage: int) -> frozenset[str]:
-        """Every word of a passage's documents: its answer (with headings) and its questions.
-        Kept for the passages questions land on (at most ``VOCABULARIES_KEPT``), not for all."""
-        words = self._vocabularies.get(passage)
+        """Every word of a passage's documents: its answer (with headings) and its questions."""
+        return self._kept(("vocabulary", passage),
+                          lambda: self._words_of(passage, passage + 1) | self._questions_of(passage))
+
+    def headings(self, passage: int) -> frozenset[str]:
+        """The words of a passage's heading chain."""
+        return self._kept(("headings", passage), lambda: frozenset(self.tokenizer.tokens(self.passages[passage].question)))
+
+    def _kept(self, key: tuple[str, int], compute: Callable[[], frozenset[str]]) -> frozenset[str]:
+        """Word sets of the passages questions land on, kept between questions (at most
+        ``VOCABULARIES_KEPT``), not built for every passage up front."""
+        words = self._vocabularies.get(key)
         if words is None:
             if len(self._vocabularies) >= VOCABULARIES_KEPT:
                 self._vocabularies.clear()
-            words = self._vocabularies[passage] = self._words_of(passage, passage + 1) | self._questions_of(passage)
+            words = self._vocabularies[key] = compute()
         return words
-
-    def headings(self, passage: int) -> frozenset[str]:
-        """The words of a passage's heading chain (tokenised on demand: a rare, cheap check)."""
-        return frozenset(self.tokenizer.tokens(self.passages[passage].question))
 
     def weight(self, token: str) -> float:
         """How much a question word says: its idf, or a fixed weight for words the knowledge lacks."""
