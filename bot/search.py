@@ -46,7 +46,8 @@ class AbstainRule:
     hold much the passage does not, so a lower coverage is enough when the matched mass is at
     least ``min_matched`` rarest words. A question about a topic the knowledge does not cover
     (``out_of_scope.txt``) is refused unless the passage says it answers it; one naming only a sibling
-    product (``siblings.tsv``) needs ``sibling_coverage`` and, besides the sibling's name,
+    product (``siblings.tsv``) is answered only by a passage whose text names the sibling too (the
+    当前交易不支持花呗 notice), with ``sibling_coverage`` and, besides the sibling's name,
     ``sibling_matched`` rarest words matched. A question whose matched words say less than
     ``vague_matched`` rarest words ("借呗", "额度") is too vague to answer. A long story matches
     little of itself but much of a passage: ``long_matched`` rarest words at ``long_coverage``
@@ -323,9 +324,10 @@ class Index:
         matched = sum(self.weight(t) for t in unique & vocabulary) / self.rarest_idf
         siblings = self.tokenizer.vocabulary.siblings
         named = {t for t in unique if t in siblings and siblings[t] not in unique}
-        if named:  # the passage's passing mention of the sibling must not carry the match alone
+        if named:  # only a passage that itself speaks of the sibling, and only on a close match
             specific = sum(self.weight(t) for t in (unique - named) & vocabulary) / self.rarest_idf
-            if coverage < rule.sibling_coverage or specific < rule.sibling_matched:
+            if (not named <= self._words_of(passage, passage + 1) or coverage < rule.sibling_coverage
+                    or specific < rule.sibling_matched):
                 return Refusal.SIBLING
         if matched < rule.vague_matched:
             return Refusal.VAGUE

@@ -7,7 +7,7 @@ import pytest
 from rank_bm25 import BM25Plus as ReferenceBM25Plus
 
 from bot.faq import FAQ
-from bot.search import BM25Plus, BM25Params
+from bot.search import BM25Plus, BM25Params, Refusal
 
 from conftest import KNOWLEDGE
 
@@ -87,3 +87,14 @@ def test_each_article_answers_its_own_topic_first(faq, question, source):
 @pytest.mark.parametrize("question", ["", "   ", "哈哈哈哈", "帮我写一首诗", "How do I cook rice?", "🤔💸"])
 def test_off_topic_and_garbage_are_refused(faq, question):
     assert not faq.ask(question).answered
+
+
+@pytest.mark.parametrize("question", ["花呗一直显示系统繁忙", "为什么还款了花呗额度不变"])
+def test_huabei_alone_is_refused_where_the_passage_does_not_itself_speak_of_huabei(faq, question):
+    result = faq.index.search(question)
+    assert result.refusal is Refusal.SIBLING
+
+
+def test_the_huabei_notice_the_articles_explain_is_answered(faq):
+    answer = faq.ask("付款时提示当前交易不支持花呗")
+    assert answer.answered and "当前交易不支持花呗" in answer.hits[0].passage.answer
