@@ -33,6 +33,13 @@ _NUMBER = re.compile(
     r"|[零一二两三四五六七八九十]+(?=个月|个|期|天|年|月|日|号|次|笔|元|块|岁|周|小时|分钟)"
 )
 _WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
+# "怎么" asks how (怎么提额) or, followed by a change or a negation, why (额度怎么没了, 怎么降了):
+# the articles explain problems, so the two must not look alike once "怎么" is dropped as a stop word.
+# At the end of a clause it asks how something is (普及程度如何, 信用咋样): neither.
+_HOW = re.compile(r"(?:怎么样|怎么|如何|怎样|咋样|咋)(?!样|回事|办|弄|整|\s*(?:[，。？?！!,;；]|$))")
+_WHY_AFTER = re.compile(r"[^，。？?！!,;；\s]{0,8}?(?:了(?=$|[，。？?！!,;；\s呢啊呀吗])|不|没|无|只|会|突然|又|一直|总|老|这么|那么|还没|还不|还是|就|变|成)")
+WHY = "原因"  # the token every why-question carries (synonyms.tsv maps 为什么, 为啥… to it)
+HOW_TO = "怎么做"  # the token a how-to question carries
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -149,7 +156,15 @@ class Tokenizer:
             if word not in self.vocabulary.synonyms:
                 for part in self._parts(word):
                     out += self._canonical(part)
-        return out
+        return out + self._asked(text, out)
+
+    def _asked(self, text: str, tokens: list[str]) -> list[str]:
+        """The kind of question "怎么/如何" asks, as a token: why (when not already said) or how."""
+        text = self.normalise(text)
+        kinds = {bool(_WHY_AFTER.match(text, m.end())) for m in _HOW.finditer(text)}
+        if True in kinds:
+            return [] if WHY in tokens else [WHY]
+        return [HOW_TO] if kinds else []
 
     def _canonical(self, word: str) -> list[str]:
         """The article's word(s) for a word, interned: a large index holds each string once."""

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.text import Tokenizer
+from bot.text import HOW_TO, WHY, Tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,20 @@ def test_colloquial_words_map_to_the_articles_words(tokenizer):
     assert "怎么办" not in tokenizer.tokens("咋整")  # a question word, not content
     assert "资金" in tokenizer.tokens("缺钱")
     assert "无法" in tokenizer.tokens("借呗用不了")
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("借呗额度怎么没了", WHY), ("我的借呗怎么关闭了", WHY), ("怎么突然不能借了", WHY),
+    ("借呗怎么提额", HOW_TO), ("如何开通借呗", HOW_TO), ("怎样关闭借呗", HOW_TO),
+    ("借呗升级失败怎么办", None), ("我的信用到底咋样", None), ("借呗额度没了", None),
+])
+def test_how_and_why_questions_are_told_apart_though_both_say_zenme(tokenizer, question, kind):
+    tokens = tokenizer.tokens(question)
+    assert (WHY in tokens, HOW_TO in tokens) == (kind == WHY, kind == HOW_TO), tokens
+
+
+def test_a_why_question_carries_one_why_token_however_it_is_asked(tokenizer):
+    assert tokenizer.tokens("为什么借呗额度怎么没了").count(WHY) == 1
 
 
 def test_a_stop_word_lends_none_of_its_parts(tokenizer):
