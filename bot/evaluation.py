@@ -65,12 +65,20 @@ def comparable(text: str) -> str:
     return _NOT_COMPARED.sub("", unicodedata.normalize("NFKC", text))
 
 
-def load_cases(path: Path) -> list[Case]:
+def load_cases(path: Path, data_dir: Path | None = None) -> list[Case]:
+    """A question file; a line may instead point to a real question (file, line, field of a
+    dataset in shared/data, as in ``tests/data/real_labels.jsonl``), resolved here."""
     cases = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
         if line.strip():
             row = json.loads(line)
-            cases.append(Case(str(row.get("id", number)), row["question"], tuple(row.get("expect") or ()), row.get("style") or ""))
+            if "question" in row:
+                cases.append(Case(str(row.get("id", number)), row["question"], tuple(row.get("expect") or ()), row.get("style") or ""))
+            else:
+                try:
+                    cases.append(_reference_case(row, data_dir or SHARED / "data"))
+                except (KeyError, IndexError) as error:
+                    raise ValueError(f"{path}:{number}: neither a question nor a dataset reference ({error})") from None
     return cases
 
 
@@ -153,13 +161,14 @@ def _dataset_lines(path: Path) -> list[str]:
 
 def load_real_cases(split: str, labels: Path = REAL_LABELS, data_dir: Path = SHARED / "data") -> list[Case]:
     """The labelled real questions of one split ('teach' or 'measure'), text resolved at run time."""
-    cases = []
-    for row in map(json.loads, labels.read_text(encoding="utf-8").splitlines()):
-        if split_of(row["file"], row["line"], row["field"]) == split:
-            question = resolve_reference(data_dir, row["file"], row["line"], row["field"])
-            ref = f"{row['file']}:{row['line']}:{row['field']}"
-            cases.append(Case(ref, question, tuple(row["expect"]), "real-in" if row["expect"] else "real-oos"))
-    return cases
+    rows = map(json.loads, labels.read_text(encoding="utf-8").splitlines())
+    return [_reference_case(row, data_dir) for row in rows if split_of(row["file"], row["line"], row["field"]) == split]
+
+
+def _reference_case(row: dict, data_dir: Path) -> Case:
+    question = resolve_reference(data_dir, row["file"], row["line"], row["field"])
+    ref = f"{row['file']}:{row['line']}:{row['field']}"
+    return Case(ref, question, tuple(row["expect"]), "real-in" if row["expect"] else "real-oos")
 
 
 def report(faq, files: list[Path]) -> dict[str, dict]:

@@ -120,6 +120,23 @@ def test_eval_reports_the_figures_as_json():
     assert {"hit@1", "hit@3", "mrr", "correct_abstention", "false_abstention"} <= set(figures)
 
 
+@pytest.mark.skipif(not (SHARED / "data" / "atec").exists(), reason="shared real-user data absent")
+def test_eval_resolves_a_file_of_dataset_references(tmp_path):
+    from bot.evaluation import REAL_LABELS
+
+    labels = tmp_path / "refs.jsonl"
+    labels.write_text("\n".join(REAL_LABELS.read_text(encoding="utf-8").splitlines()[:20]), encoding="utf-8")
+    figures = json.loads(run_faqbot("eval", "--json", str(labels)).stdout)["refs.jsonl"]
+    assert figures["answerable"] + figures["out_of_scope"] == 20
+
+
+def test_eval_names_the_line_that_is_neither_question_nor_reference(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "借呗升级失败", "expect": []}\n{"note": "nothing to ask"}\n', encoding="utf-8")
+    result = run_faqbot("eval", str(bad))
+    assert result.returncode == 2 and "bad.jsonl:2" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_long_index_build_shows_progress_on_a_terminal_only():
     import io
 
