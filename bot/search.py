@@ -268,9 +268,12 @@ class Index:
         return self.engine.idf.get(token, self.unknown_weight)
 
     def coverage(self, tokens: Sequence[str], vocabulary: frozenset[str]) -> float:
-        """Share of the question's information (idf mass of its distinct words) found in ``vocabulary``."""
+        """Share of the question's information (idf mass of its distinct words) found in ``vocabulary``.
+        A word the knowledge lacks counts once, not again through its parts (大批量: 大批, 批量)."""
         unique = set(tokens)
-        total = sum(self.weight(t) for t in unique)
+        unknown = [t for t in unique if t not in self.engine.idf]
+        parts = {t for t in unknown if any(t != whole and t in whole for whole in unknown)}
+        total = sum(self.weight(t) for t in unique - parts)
         return sum(self.weight(t) for t in unique & vocabulary) / total if total else 0.0
 
     def _document_scores(self, tokens: Sequence[str]) -> tuple[np.ndarray, float]:

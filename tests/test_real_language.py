@@ -77,6 +77,14 @@ def test_pronouns_and_particles_in_real_questions_add_nothing(tokenizer):
     assert same >= 0.95 * len(mine)
 
 
+@pytest.mark.parametrize("filler", ["最近", "刚刚", "昨天", "马上"])
+def test_when_it_happened_is_said_in_passing_and_adds_nothing(tokenizer, filler):
+    questions = [q for q in containing(filler, limit=100) if "借呗" in q]
+    assert len(questions) >= 5
+    same = sum(tokenizer.tokens(q) == tokenizer.tokens(q.replace(filler, "")) for q in questions)
+    assert same >= 0.9 * len(questions), questions[:3]
+
+
 def test_no_similar_question_is_a_copy_of_a_dataset_question():
     """The knowledge holds our own words: a similar question may mean what real users ask, never
     repeat one of their questions (their text's terms are unknown)."""

@@ -98,3 +98,12 @@ def test_huabei_alone_is_refused_where_the_passage_does_not_itself_speak_of_huab
 def test_the_huabei_notice_the_articles_explain_is_answered(faq):
     answer = faq.ask("付款时提示当前交易不支持花呗")
     assert answer.answered and "当前交易不支持花呗" in answer.hits[0].passage.answer
+
+
+def test_an_unknown_word_weighs_once_not_again_through_its_parts(faq):
+    index = faq.index
+    whole = ["借呗", "额度", "降低", "大批量"]
+    assert not {"大批量", "大批", "批量"} & set(index.engine.idf)
+    vocabulary = index.vocabulary(0)
+    assert index.coverage(whole + ["大批", "批量"], vocabulary) == pytest.approx(index.coverage(whole, vocabulary))
+    assert index.coverage(whole + ["逾期"], vocabulary) != pytest.approx(index.coverage(whole, vocabulary))
