@@ -33,6 +33,17 @@ def test_english_question_finds_chinese_words(tokenizer):
     assert {"借呗", "升级", "失败", "额度"} <= set(tokens)
 
 
+@pytest.mark.parametrize("english, words", [
+    ("I paid back everything but no quota", {"还款", "无", "额度"}),
+    ("no bill was generated", {"无", "账单", "生成"}),
+    ("the upgrade keeps failing", {"升级", "频繁", "失败"}),
+    ("is the assessment delayed", {"评估", "滞后"}),
+    ("how come my Jiebei is gone", {"原因", "借呗", "无"}),
+])
+def test_everyday_english_reaches_the_articles_words(tokenizer, english, words):
+    assert words <= set(tokenizer.tokens(english))
+
+
 def test_masked_numbers_are_numbers_not_words(tokenizer):
     assert tokenizer.tokens("借呗***期还完了") == tokenizer.tokens("借呗12期还完了")
     assert not any("*" in token for token in tokenizer.tokens("借呗***期还完了"))
