@@ -49,9 +49,10 @@ def paraphrase_pairs(data: Path, with_afqmc: bool = False) -> Iterator[tuple[str
                 yield "afqmc-dev", row["sentence1"], row["sentence2"]
 
 
-def first_passage(faq: FAQ, question: str) -> str | None:
-    answer = faq.ask(question, 1)
-    return answer.hits[0].passage.id if answer.answered else None
+def shown_passages(faq: FAQ, question: str) -> list[str] | None:
+    """The ids of the passages a user is shown (best first), or None when refused."""
+    answer = faq.ask(question, 3)
+    return [hit.passage.id for hit in answer.hits] if answer.answered else None
 
 
 def measure(faq: FAQ, pairs: Iterator[tuple[str, str, str]]) -> dict:
@@ -62,21 +63,24 @@ def measure(faq: FAQ, pairs: Iterator[tuple[str, str, str]]) -> dict:
         if key in seen:  # AFQMC re-releases some ATEC pairs
             continue
         seen.add(key)
-        a, b = first_passage(faq, first), first_passage(faq, second)
+        a, b = shown_passages(faq, first), shown_passages(faq, second)
         counts["pairs"] += 1
         if a is None and b is None:
             counts["both refused"] += 1
-        elif a == b:
-            counts["same passage"] += 1
         elif a is None or b is None:
             counts["one refused"] += 1
+        elif a[0] == b[0]:
+            counts["same passage"] += 1
         else:
             counts["different passages"] += 1
+            counts["different but one's first among the other's 3"] += a[0] in b or b[0] in a
     answered = counts["pairs"] - counts["both refused"]
+    shared = counts["same passage"] + counts["different but one's first among the other's 3"]
     return {
         **counts,
         "at least one answered": answered,
         "agreement": round(counts["same passage"] / answered, 4) if answered else None,
+        "agreement within the shown passages": round(shared / answered, 4) if answered else None,
         "decision agreement": round((counts["same passage"] + counts["both refused"]) / counts["pairs"], 4)
         if counts["pairs"] else None,
     }
@@ -97,9 +101,11 @@ def main() -> int:
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
+        width = max(map(len, figures))
         for key, value in figures.items():
-            print(f"{key:>24}: {value}")
-        print("agreement = same first passage / pairs where at least one side is answered")
+            print(f"{key:>{width}}: {value}")
+        print("agreement = same first passage / pairs where at least one side is answered;")
+        print("within the shown passages = also counting pairs where one side's first passage is among the other's three")
     return 0
 
 
