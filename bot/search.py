@@ -48,8 +48,9 @@ class AbstainRule:
     (``out_of_scope.txt``) is refused unless the passage says it answers it; one naming only a sibling
     product (``siblings.tsv``) is answered only by a passage whose text names the sibling too (the
     当前交易不支持花呗 notice), with ``sibling_coverage`` and, besides the sibling's name,
-    ``sibling_matched`` rarest words matched. A question whose matched words say less than
-    ``vague_matched`` rarest words ("借呗", "额度") is too vague to answer. A long story matches
+    ``sibling_matched`` rarest words matched. A question whose matched words, leaving aside the
+    words users put in every question (``generic.txt``), say less than ``vague_matched`` rarest
+    words ("借呗", "借呗分期多久") is too vague to answer. A long story matches
     little of itself but much of a passage: ``long_matched`` rarest words at ``long_coverage``
     suffice. Calibrated on the dev set and the
     teaching half of the labelled real questions."""
@@ -60,7 +61,7 @@ class AbstainRule:
     unknown_weight: float = 0.5
     sibling_coverage: float = 0.7
     sibling_matched: float = 1.5
-    vague_matched: float = 0.25
+    vague_matched: float = 0.3
     long_coverage: float = 0.08
     long_matched: float = 2.0
 
@@ -76,7 +77,7 @@ class Refusal(str, Enum):
     """Why a question gets no passage: the reply can say so."""
 
     EMPTY = "empty"  # nothing to search for: blank, punctuation, emoji, only filler words
-    VAGUE = "vague"  # what matched says too little ("借呗", "额度")
+    VAGUE = "vague"  # what matched says too little ("借呗", "借呗分期多久")
     FOREIGN_TOPIC = "foreign_topic"  # a topic this knowledge does not cover (利息, 开通, …)
     SIBLING = "sibling"  # about 花呗 alone; the articles mention it only in passing
     NO_MATCH = "no_match"  # too little of the question is in any passage
@@ -317,6 +318,10 @@ class Index:
             return False
         return token not in self.headings(passage)
 
+    def _rarest_words(self, words: set[str]) -> float:
+        """How much ``words`` say, in units of the rarest word's idf."""
+        return sum(self.weight(t) for t in words) / self.rarest_idf
+
     def refusal(self, tokens: Sequence[str], passage: int) -> Refusal | None:
         """Why the best passage does not answer the question (see ``AbstainRule``), or None."""
         rule, vocabulary = self.rule, self.vocabulary(passage)
@@ -324,15 +329,14 @@ class Index:
         if any(self._foreign(t, unique, passage) for t in unique):
             return Refusal.FOREIGN_TOPIC
         coverage = self.coverage(unique, vocabulary)
-        matched = sum(self.weight(t) for t in unique & vocabulary) / self.rarest_idf
+        matched = self._rarest_words(unique & vocabulary)
         siblings = self.tokenizer.vocabulary.siblings
         named = {t for t in unique if t in siblings and siblings[t] not in unique}
         if named:  # only a passage that itself speaks of the sibling, and only on a close match
-            specific = sum(self.weight(t) for t in (unique - named) & vocabulary) / self.rarest_idf
             if (not named <= self._words_of(passage, passage + 1) or coverage < rule.sibling_coverage
-                    or specific < rule.sibling_matched):
+                    or self._rarest_words((unique - named) & vocabulary) < rule.sibling_matched):
                 return Refusal.SIBLING
-        if matched < rule.vague_matched:
+        if self._rarest_words(unique & vocabulary - self.tokenizer.vocabulary.generic) < rule.vague_matched:
             return Refusal.VAGUE
         if len(unique & vocabulary) < min(2, len(unique)):
             return Refusal.NO_MATCH  # one coincidental word is not a match

@@ -78,6 +78,7 @@ class Vocabulary:
     glossary: dict[str, str]
     out_of_scope: dict[str, frozenset[str]]
     siblings: dict[str, str]
+    generic: frozenset[str]
 
     @classmethod
     def load(cls, folder: Path = RESOURCES) -> "Vocabulary":
@@ -90,6 +91,7 @@ class Vocabulary:
             glossary=_pairs(folder / "glossary_en.tsv"),
             out_of_scope=_topics(folder / "out_of_scope.txt"),
             siblings=_pairs(folder / "siblings.tsv"),
+            generic=frozenset(_data_lines(folder / "generic.txt")),
         )
 
 

@@ -107,3 +107,13 @@ def test_an_unknown_word_weighs_once_not_again_through_its_parts(faq):
     vocabulary = index.vocabulary(0)
     assert index.coverage(whole + ["大批", "批量"], vocabulary) == pytest.approx(index.coverage(whole, vocabulary))
     assert index.coverage(whole + ["逾期"], vocabulary) != pytest.approx(index.coverage(whole, vocabulary))
+
+
+@pytest.mark.parametrize("question", ["借呗分期多久", "借呗借款查看", "借呗按天还款"])
+def test_words_users_put_in_every_question_do_not_make_a_match_alone(faq, question):
+    assert faq.index.search(question).refusal is Refusal.VAGUE
+
+
+@pytest.mark.parametrize("question", ["借呗分期还完额度没恢复", "借呗用不了", "借呗记录不见了", "借呗被关闭了"])
+def test_a_short_question_that_says_what_went_wrong_is_answered(faq, question):
+    assert faq.ask(question).answered
