@@ -133,6 +133,7 @@ def _project_root() -> Path:
 
 PROJECT_ROOT = _project_root()
 REAL_LABELS = PROJECT_ROOT / "tests" / "data" / "real_labels.jsonl"
+SECOND_LABELS = PROJECT_ROOT / "tests" / "data" / "second_labels.jsonl"  # labelled by another person
 SHARED = PROJECT_ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"
 
@@ -177,8 +178,10 @@ def report(faq, files: list[Path]) -> dict[str, dict]:
     if not files:
         if DEV_SET.exists():
             sets.append((DEV_SET.name, load_cases(DEV_SET)))
-        if REAL_LABELS.exists() and (SHARED / "data").exists():
-            sets.append(("real (measuring half)", load_real_cases("measure")))
+        if (SHARED / "data").exists():
+            for name, labels in (("real", REAL_LABELS), ("real, second labeller", SECOND_LABELS)):
+                if labels.exists():
+                    sets.append((f"{name} (measuring half)", load_real_cases("measure", labels)))
     if not sets:
         raise ValueError("no question file given and no default set found")
     figures: dict[str, dict] = {}

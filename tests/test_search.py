@@ -114,6 +114,12 @@ def test_words_users_put_in_every_question_do_not_make_a_match_alone(faq, questi
     assert faq.index.search(question).refusal is Refusal.VAGUE
 
 
-@pytest.mark.parametrize("question", ["借呗分期还完额度没恢复", "借呗用不了", "借呗记录不见了", "借呗被关闭了"])
+@pytest.mark.parametrize("question", ["借呗分期还完额度没恢复", "借呗用不了", "借呗记录不见了", "借呗被关闭了",
+                                      "为什么借呗不能提现了"])
 def test_a_short_question_that_says_what_went_wrong_is_answered(faq, question):
     assert faq.ask(question).answered
+
+
+@pytest.mark.parametrize("question", ["借呗提现多久到账", "借呗怎么提现"])
+def test_withdrawing_is_covered_only_where_it_stopped_working(faq, question):
+    assert faq.index.search(question).refusal is Refusal.FOREIGN_TOPIC
