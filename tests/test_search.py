@@ -123,3 +123,9 @@ def test_a_short_question_that_says_what_went_wrong_is_answered(faq, question):
 @pytest.mark.parametrize("question", ["借呗提现多久到账", "借呗怎么提现"])
 def test_withdrawing_is_covered_only_where_it_stopped_working(faq, question):
     assert faq.index.search(question).refusal is Refusal.FOREIGN_TOPIC
+
+
+def test_closed_by_the_platform_is_answered_closing_or_reopening_it_oneself_is_not(faq):
+    assert faq.ask("我没用借呗就把我关闭了").answered
+    for question in ["我想关闭借呗", "借呗关闭了如何再开", "借呗关闭了还能开通吗"]:
+        assert faq.index.search(question).refusal is Refusal.FOREIGN_TOPIC, question
