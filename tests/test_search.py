@@ -129,3 +129,9 @@ def test_closed_by_the_platform_is_answered_closing_or_reopening_it_oneself_is_n
     assert faq.ask("我没用借呗就把我关闭了").answered
     for question in ["我想关闭借呗", "借呗关闭了如何再开", "借呗关闭了还能开通吗"]:
         assert faq.index.search(question).refusal is Refusal.FOREIGN_TOPIC, question
+
+
+def test_early_repayment_is_covered_only_where_the_quota_or_use_went_wrong_after_it(faq):
+    assert faq.ask("为什么提前还款了借呗不能用").answered
+    for question in ["为什么借呗不能提前还款", "借呗怎么提前还款"]:
+        assert faq.index.search(question).refusal is Refusal.FOREIGN_TOPIC, question
