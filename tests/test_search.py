@@ -135,3 +135,12 @@ def test_early_repayment_is_covered_only_where_the_quota_or_use_went_wrong_after
     assert faq.ask("为什么提前还款了借呗不能用").answered
     for question in ["为什么借呗不能提前还款", "借呗怎么提前还款"]:
         assert faq.index.search(question).refusal is Refusal.FOREIGN_TOPIC, question
+
+
+def test_a_topic_named_in_passing_does_not_veto_a_long_question_the_passage_covers(faq):
+    index = faq.index
+    passage = next(i for i, p in enumerate(index.passages) if p.headings[-1] == "系统兼容性问题")
+    story = index.tokenizer.tokens(index.passages[passage].answer)[:20] + ["电话"]
+    assert "电话" in index.out_of_scope and len(set(story)) >= index.rule.passing_words
+    assert index.refusal(story, passage) is None
+    assert index.refusal(["借呗", "升级", "电话"], passage) is Refusal.FOREIGN_TOPIC
