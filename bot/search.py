@@ -46,8 +46,9 @@ class AbstainRule:
     hold much the passage does not, so a lower coverage is enough when the matched mass is at
     least ``min_matched`` rarest words. A question about a topic the knowledge does not cover
     (``out_of_scope.txt``) is refused unless the passage says it answers it, or the question is long
-    (``passing_words`` words or more) and the passage covers ``passing_coverage`` of it: there the
-    topic is a passing mention ("…影响以后申请贷款的条件"); one naming only a sibling
+    (``passing_words`` words or more) and the passage covers ``passing_coverage`` of it, or it is a
+    story (``story_words`` words or more) of which the passage holds ``story_matched`` rarest words:
+    there the topic is a passing mention ("…打客服电话也说不清"); one naming only a sibling
     product (``siblings.tsv``) is answered only by a passage whose text names the sibling too (the
     当前交易不支持花呗 notice), with ``sibling_coverage`` and, besides the sibling's name,
     ``sibling_matched`` rarest words matched. A question whose matched words, leaving aside the
@@ -66,6 +67,8 @@ class AbstainRule:
     vague_matched: float = 0.3
     passing_words: int = 8
     passing_coverage: float = 0.7
+    story_words: int = 15
+    story_matched: float = 3.0
     long_coverage: float = 0.08
     long_matched: float = 2.0
 
@@ -331,10 +334,11 @@ class Index:
         rule, vocabulary = self.rule, self.vocabulary(passage)
         unique = set(tokens)
         coverage = self.coverage(unique, vocabulary)
-        passing = len(unique) >= rule.passing_words and coverage >= rule.passing_coverage
+        matched = self._rarest_words(unique & vocabulary)
+        passing = ((len(unique) >= rule.passing_words and coverage >= rule.passing_coverage)
+                   or (len(unique) >= rule.story_words and matched >= rule.story_matched))
         if not passing and any(self._foreign(t, unique, passage) for t in unique):
             return Refusal.FOREIGN_TOPIC
-        matched = self._rarest_words(unique & vocabulary)
         siblings = self.tokenizer.vocabulary.siblings
         named = {t for t in unique if t in siblings and siblings[t] not in unique}
         if named:  # only a passage that itself speaks of the sibling, and only on a close match

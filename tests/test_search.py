@@ -144,3 +144,6 @@ def test_a_topic_named_in_passing_does_not_veto_a_long_question_the_passage_cove
     assert "电话" in index.out_of_scope and len(set(story)) >= index.rule.passing_words
     assert index.refusal(story, passage) is None
     assert index.refusal(["借呗", "升级", "电话"], passage) is Refusal.FOREIGN_TOPIC
+    rambling = story + [f"闲话{n}" for n in range(30)]  # a long story: low coverage, much matched
+    assert index.coverage(rambling, index.vocabulary(passage)) < index.rule.passing_coverage
+    assert index.refusal(rambling, passage) is None

@@ -39,6 +39,8 @@ def test_english_question_finds_chinese_words(tokenizer):
     ("the upgrade keeps failing", {"升级", "频繁", "失败"}),
     ("is the assessment delayed", {"评估", "滞后"}),
     ("how come my Jiebei is gone", {"原因", "借呗", "无"}),
+    ("a change in the platform's rules", {"调整", "平台", "规则"}),
+    ("plan a strategy in advance", {"策略", "提前"}),
 ])
 def test_everyday_english_reaches_the_articles_words(tokenizer, english, words):
     assert words <= set(tokenizer.tokens(english))
@@ -53,6 +55,7 @@ def test_colloquial_words_map_to_the_articles_words(tokenizer):
     assert "怎么办" not in tokenizer.tokens("咋整")  # a question word, not content
     assert "资金" in tokenizer.tokens("缺钱")
     assert "无法" in tokenizer.tokens("借呗用不了")
+    assert {"故障", "降低"} <= set(tokenizer.tokens("借呗老出毛病 会拉低信用吗"))
 
 
 @pytest.mark.parametrize("question, kind", [
