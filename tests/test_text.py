@@ -41,6 +41,9 @@ def test_english_question_finds_chinese_words(tokenizer):
     ("how come my Jiebei is gone", {"原因", "借呗", "无"}),
     ("a change in the platform's rules", {"调整", "平台", "规则"}),
     ("plan a strategy in advance", {"策略", "提前"}),
+    ("reduce our reliance on several lending apps", {"降低", "依赖", "多头", "借贷"}),
+    ("the bookkeeping is a mess", {"财务", "混乱"}),
+    ("risk control manually limits users", {"风险", "控制", "人为", "额度", "用户"}),
 ])
 def test_everyday_english_reaches_the_articles_words(tokenizer, english, words):
     assert words <= set(tokenizer.tokens(english))
