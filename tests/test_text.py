@@ -15,6 +15,11 @@ def test_domain_words_stay_whole(tokenizer, word):
     assert word in tokenizer.tokens(f"我的{word}出问题了")
 
 
+def test_taiwan_words_reach_the_articles_words(tokenizer):
+    assert {"账单", "生成"} <= set(tokenizer.tokens("借唄帳單沒有產生"))
+    assert "渠道" in tokenizer.tokens("建立多元化的融資管道")
+
+
 def test_traditional_gives_the_same_tokens_as_simplified(tokenizer):
     assert tokenizer.tokens("借唄升級失敗，額度顯示異常") == tokenizer.tokens("借呗升级失败，额度显示异常")
 
