@@ -148,7 +148,8 @@ class Tokenizer:
     def tokens(self, text: str) -> list[str]:
         """Retrieval tokens of any text, in order, repeats kept (BM25 counts them)."""
         out: list[str] = []
-        for word in self._jieba.cut(self.normalise(text), HMM=False):
+        text = self.normalise(text)
+        for word in self._jieba.cut(text, HMM=False):
             word = word.strip()
             if not word or word.isdigit() or not _WORDLIKE.search(word) or (len(word) == 1 and word.isascii()):
                 continue
@@ -160,9 +161,10 @@ class Tokenizer:
                     out += self._canonical(part)
         return out + self._asked(text, out)
 
-    def _asked(self, text: str, tokens: list[str]) -> list[str]:
-        """The kind of question "怎么/如何" asks, as a token: why (when not already said) or how."""
-        text = self.normalise(text)
+    @staticmethod
+    def _asked(text: str, tokens: list[str]) -> list[str]:
+        """The kind of question "怎么/如何" asks in normalised ``text``, as a token: why (when not
+        already said) or how."""
         kinds = {bool(_WHY_AFTER.match(text, m.end())) for m in _HOW.finditer(text)}
         if True in kinds:
             return [] if WHY in tokens else [WHY]
