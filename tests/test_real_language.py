@@ -56,7 +56,7 @@ def test_masked_numbers_are_numbers(tokenizer):
 @pytest.mark.parametrize("spoken, meaning", [("咋", "怎么"), ("没有", "无"), ("用不了", "无法"), ("还清", "还款"),
                                              ("为啥", "原因"), ("借不了", "无法"), ("提额", "提升"), ("消失", "无"),
                                              ("干嘛", "原因"), ("没法", "无法"), ("不可以", "无法"), ("变低", "降低"),
-                                             ("怎么一回事", "原因"), ("自动关闭", "取消"), ("又关闭", "取消")])
+                                             ("怎么一回事", "原因"), ("自动关闭", "取消"), ("又关闭", "取消"), ("不成功", "失败")])
 def test_spoken_forms_in_real_questions_reach_the_articles_words(tokenizer, spoken, meaning):
     questions = containing(spoken)
     assert questions, spoken
