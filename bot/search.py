@@ -11,6 +11,7 @@ corpus size or on raw BM25 magnitudes.
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ SCORE_TYPE = np.float32  # half the memory traffic of float64; ranks agree with 
 DENSE_SHARE = 16  # a word in at least 1/16 of the documents is stored as a full row ...
 DENSE_MIN_DOCUMENTS = 4096  # ... once the corpus is large enough for that to pay
 VOCABULARIES_KEPT = 4096  # passages whose word sets are kept between questions
+STORY_CHARS = 40  # a question this long, of several sentences, is a story ...
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]+")  # ... whose last sentence is what is asked
 
 
 @dataclass(frozen=True)
@@ -354,8 +357,17 @@ class Index:
             return None
         return Refusal.NO_MATCH
 
+    def question_tokens(self, question: str) -> tuple[str, ...]:
+        """A question's tokens; in a story the last sentence, where people put what they ask
+        ("…上个月还完了，额度还是0。想问该找谁？"), counts twice."""
+        tokens = self.tokenizer.tokens(question)
+        sentences = [s for s in _SENTENCE_END.split(question) if s.strip()]
+        if len(question) >= STORY_CHARS and len(sentences) > 1:
+            tokens += self.tokenizer.tokens(sentences[-1])
+        return tuple(tokens)
+
     def search(self, question: str, k: int = 3) -> SearchResult:
-        tokens = tuple(self.tokenizer.tokens(question))
+        tokens = self.question_tokens(question)
         if not tokens:
             return SearchResult(question, tokens, (), Refusal.EMPTY)
         ranked = self.top(tokens, k)

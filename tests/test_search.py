@@ -147,3 +147,11 @@ def test_a_topic_named_in_passing_does_not_veto_a_long_question_the_passage_cove
     rambling = story + [f"闲话{n}" for n in range(30)]  # a long story: low coverage, much matched
     assert index.coverage(rambling, index.vocabulary(passage)) < index.rule.passing_coverage
     assert index.refusal(rambling, passage) is None
+
+
+def test_in_a_story_the_last_sentence_counts_twice(faq):
+    index = faq.index
+    story = "我去年用借呗周转了好几次，每期都按时还清了。现在想知道额度为什么一直没有恢复？"
+    last = index.tokenizer.tokens("现在想知道额度为什么一直没有恢复？")
+    assert index.question_tokens(story) == tuple(index.tokenizer.tokens(story) + last)
+    assert index.question_tokens("借呗额度没了。怎么办") == tuple(index.tokenizer.tokens("借呗额度没了。怎么办"))
