@@ -7,7 +7,7 @@ import pytest
 from rank_bm25 import BM25Plus as ReferenceBM25Plus
 
 from bot.faq import FAQ
-from bot.search import BM25Plus, BM25Params, Refusal
+from bot.search import STORY_CHARS, BM25Plus, BM25Params, Refusal
 
 from conftest import KNOWLEDGE
 
@@ -151,7 +151,8 @@ def test_a_topic_named_in_passing_does_not_veto_a_long_question_the_passage_cove
 
 def test_in_a_story_the_last_sentence_counts_twice(faq):
     index = faq.index
-    story = "我去年用借呗周转了好几次，每期都按时还清了。现在想知道额度为什么一直没有恢复？"
+    story = "我去年用借呗周转了好几次，每一期都是按时还清的，从来没有逾期。现在想知道额度为什么一直没有恢复？"
     last = index.tokenizer.tokens("现在想知道额度为什么一直没有恢复？")
+    assert len(story) >= STORY_CHARS
     assert index.question_tokens(story) == tuple(index.tokenizer.tokens(story) + last)
     assert index.question_tokens("借呗额度没了。怎么办") == tuple(index.tokenizer.tokens("借呗额度没了。怎么办"))
