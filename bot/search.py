@@ -50,7 +50,7 @@ class AbstainRule:
     least ``min_matched`` rarest words. A question about a topic the knowledge does not cover
     (``out_of_scope.txt``) is refused unless the passage says it answers it, or the question is long
     (``passing_words`` words or more) and the passage covers ``passing_coverage`` of it, or it is a
-    story (``story_words`` words or more) of which the passage holds ``story_matched`` rarest words:
+    story (``story_words`` words or more) of which the passage holds ``long_matched`` rarest words:
     there the topic is a passing mention ("…打客服电话也说不清"); one naming only a sibling
     product (``siblings.tsv``) is answered only by a passage whose text names the sibling too (the
     当前交易不支持花呗 notice), with ``sibling_coverage`` and, besides the sibling's name,
@@ -71,7 +71,6 @@ class AbstainRule:
     passing_words: int = 8
     passing_coverage: float = 0.7
     story_words: int = 15
-    story_matched: float = 3.0
     long_coverage: float = 0.08
     long_matched: float = 2.0
 
@@ -339,7 +338,7 @@ class Index:
         coverage = self.coverage(unique, vocabulary)
         matched = self._rarest_words(unique & vocabulary)
         passing = ((len(unique) >= rule.passing_words and coverage >= rule.passing_coverage)
-                   or (len(unique) >= rule.story_words and matched >= rule.story_matched))
+                   or (len(unique) >= rule.story_words and matched >= rule.long_matched))
         if not passing and any(self._foreign(t, unique, passage) for t in unique):
             return Refusal.FOREIGN_TOPIC
         siblings = self.tokenizer.vocabulary.siblings
