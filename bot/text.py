@@ -37,7 +37,7 @@ _WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
 # the articles explain problems, so the two must not look alike once "怎么" is dropped as a stop word.
 # At the end of a clause it asks how something is (普及程度如何, 信用咋样): neither.
 _HOW = re.compile(r"(?:怎么样|怎么|如何|怎样|咋样|咋)(?!样|回事|一回事|办|弄|整|\s*(?:[，。？?！!,;；]|$))")
-_WHY_AFTER = re.compile(r"[^，。？?！!,;；\s]{0,8}?(?:了(?=$|[，。？?！!,;；\s呢啊呀吗])|不|没|无|只|会|突然|又|一直|总|老|这么|那么|还没|还不|还是|就|变|成)")
+_WHY_AFTER = re.compile(r"[^，。？?！!,;；\s]{0,8}?(?:[了啦](?=$|[，。？?！!,;；\s呢啊呀吗])|不|没|无|只|会|突然|又|一直|总|老|这么|那么|还没|还不|还是|就|变|成|被)")
 WHY = "原因"  # the token every why-question carries (synonyms.tsv maps 为什么, 为啥… to it)
 HOW_TO = "怎么做"  # the token a how-to question carries
 

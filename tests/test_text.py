@@ -68,6 +68,7 @@ def test_colloquial_words_map_to_the_articles_words(tokenizer):
 
 @pytest.mark.parametrize("question, kind", [
     ("借呗额度怎么没了", WHY), ("我的借呗怎么关闭了", WHY), ("怎么突然不能借了", WHY),
+    ("借呗怎么被关了", WHY), ("借呗怎么给关掉啦", WHY),
     ("借呗怎么提额", HOW_TO), ("如何开通借呗", HOW_TO), ("怎样关闭借呗", HOW_TO),
     ("借呗升级失败怎么办", None), ("我的信用到底咋样", None), ("借呗额度没了", None),
 ])
