@@ -65,7 +65,7 @@ def comparable(text: str) -> str:
     return _NOT_COMPARED.sub("", unicodedata.normalize("NFKC", text))
 
 
-def load_cases(path: Path, data_dir: Path | None = None) -> list[Case]:
+def load_cases(path: Path) -> list[Case]:
     """A question file; a line may instead point to a real question (file, line, field of a
     dataset in shared/data, as in ``tests/data/real_labels.jsonl``), resolved here."""
     cases = []
@@ -76,7 +76,7 @@ def load_cases(path: Path, data_dir: Path | None = None) -> list[Case]:
                 cases.append(Case(str(row.get("id", number)), row["question"], tuple(row.get("expect") or ()), row.get("style") or ""))
             else:
                 try:
-                    cases.append(_reference_case(row, data_dir or SHARED / "data"))
+                    cases.append(_reference_case(row, SHARED / "data"))
                 except (KeyError, IndexError) as error:
                     raise ValueError(f"{path}:{number}: neither a question nor a dataset reference ({error})") from None
     return cases

@@ -259,6 +259,10 @@ class Index:
         return self._kept(("vocabulary", passage),
                           lambda: self._words_of(passage, passage + 1) | self._questions_of(passage))
 
+    def answer_words(self, passage: int) -> frozenset[str]:
+        """The words of a passage's answer document (heading chain and body)."""
+        return self._kept(("answer", passage), lambda: self._words_of(passage, passage + 1))
+
     def headings(self, passage: int) -> frozenset[str]:
         """The words of a passage's heading chain."""
         return self._kept(("headings", passage), lambda: frozenset(self.tokenizer.tokens(self.passages[passage].question)))
@@ -277,13 +281,18 @@ class Index:
         """How much a question word says: its idf, or a fixed weight for words the knowledge lacks."""
         return self.engine.idf.get(token, self.unknown_weight)
 
-    def coverage(self, tokens: Sequence[str], vocabulary: frozenset[str]) -> float:
-        """Share of the question's information (idf mass of its distinct words) found in ``vocabulary``.
-        A word the knowledge lacks counts once, not again through its parts (大批量: 大批, 批量)."""
-        unique = set(tokens)
+    def information(self, unique: set[str]) -> float:
+        """The idf mass of a question's distinct words. A word the knowledge lacks counts once,
+        not again through its parts (大批量: 大批, 批量)."""
         unknown = [t for t in unique if t not in self.engine.idf]
         parts = {t for t in unknown if any(t != whole and t in whole for whole in unknown)}
-        total = sum(self.weight(t) for t in unique - parts)
+        return sum(self.weight(t) for t in unique - parts)
+
+    def coverage(self, tokens: Sequence[str], vocabulary: frozenset[str], information: float | None = None) -> float:
+        """Share of the question's information found in ``vocabulary`` (``information``: the
+        question's, when already known)."""
+        unique = set(tokens)
+        total = self.information(unique) if information is None else information
         return sum(self.weight(t) for t in unique & vocabulary) / total if total else 0.0
 
     def _document_scores(self, tokens: Sequence[str]) -> tuple[np.ndarray, float]:
@@ -331,11 +340,11 @@ class Index:
         """How much ``words`` say, in units of the rarest word's idf."""
         return sum(self.weight(t) for t in words) / self.rarest_idf
 
-    def refusal(self, tokens: Sequence[str], passage: int) -> Refusal | None:
+    def refusal(self, tokens: Sequence[str], passage: int, information: float | None = None) -> Refusal | None:
         """Why the best passage does not answer the question (see ``AbstainRule``), or None."""
         rule, vocabulary = self.rule, self.vocabulary(passage)
         unique = set(tokens)
-        coverage = self.coverage(unique, vocabulary)
+        coverage = self.coverage(unique, vocabulary, information)
         matched = self._rarest_words(unique & vocabulary)
         passing = ((len(unique) >= rule.passing_words and coverage >= rule.passing_coverage)
                    or (len(unique) >= rule.story_words and matched >= rule.long_matched))
@@ -344,7 +353,7 @@ class Index:
         siblings = self.tokenizer.vocabulary.siblings
         named = {t for t in unique if t in siblings and siblings[t] not in unique}
         if named:  # only a passage that itself speaks of the sibling, and only on a close match
-            if (not named <= self._words_of(passage, passage + 1) or coverage < rule.sibling_coverage
+            if (not named <= self.answer_words(passage) or coverage < rule.sibling_coverage
                     or self._rarest_words((unique - named) & vocabulary) < rule.sibling_matched):
                 return Refusal.SIBLING
         if self._rarest_words(unique & vocabulary - self.tokenizer.vocabulary.generic) < rule.vague_matched:
@@ -360,9 +369,10 @@ class Index:
         """A question's tokens; in a story the last sentence, where people put what they ask
         ("…上个月还完了，额度还是0。想问该找谁？"), counts twice."""
         tokens = self.tokenizer.tokens(question)
-        sentences = [s for s in _SENTENCE_END.split(question) if s.strip()]
-        if len(question) >= STORY_CHARS and len(sentences) > 1:
-            tokens += self.tokenizer.tokens(sentences[-1])
+        if len(question) >= STORY_CHARS:
+            sentences = [s for s in _SENTENCE_END.split(question) if s.strip()]
+            if len(sentences) > 1:
+                tokens += self.tokenizer.tokens(sentences[-1])
         return tuple(tokens)
 
     def search(self, question: str, k: int = 3) -> SearchResult:
@@ -370,7 +380,8 @@ class Index:
         if not tokens:
             return SearchResult(question, tokens, (), Refusal.EMPTY)
         ranked = self.top(tokens, k)
+        information = self.information(set(tokens))
         hits = tuple(
-            Hit(self.passages[i], score, self.coverage(tokens, self.vocabulary(i))) for i, score in ranked
+            Hit(self.passages[i], score, self.coverage(tokens, self.vocabulary(i), information)) for i, score in ranked
         )
-        return SearchResult(question, tokens, hits, self.refusal(tokens, ranked[0][0]))
+        return SearchResult(question, tokens, hits, self.refusal(tokens, ranked[0][0], information))
