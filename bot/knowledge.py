@@ -21,6 +21,7 @@ HEADING_SEPARATOR = " › "
 ARTICLE_SUFFIXES = (".txt", ".md")
 QA_SUFFIXES = (".csv", ".jsonl")
 SIMILAR_SUFFIX = ".similar.txt"
+UNANSWERABLE_SUFFIX = ".unanswerable.txt"
 MAX_FILE_BYTES = 5_000_000
 CONCLUSION_HEADING = "结语"
 OVERVIEW_CHARS = 900
@@ -66,13 +67,24 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Topic:
+    """Questions this knowledge does not answer, alike in subject, and the reply they deserve."""
+
+    name: str
+    reply: str
+    questions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Knowledge:
-    """Everything loaded from a folder: passages, the articles' own notices, what was skipped."""
+    """Everything loaded from a folder: passages, the articles' own notices, the topics it does
+    not answer, what was skipped."""
 
     passages: tuple[Passage, ...]
     notices: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     encodings: dict[str, str] = field(default_factory=dict)
+    topics: tuple[Topic, ...] = ()
 
 
 def passage_id(source: str, headings: tuple[str, ...]) -> str:
@@ -315,6 +327,28 @@ def read_similar(path: Path, text: str) -> list[tuple[int, str, str]]:
     return entries
 
 
+def read_unanswerable(path: Path, text: str) -> list[Topic]:
+    """``[topic]`` lines open a topic, a ``> `` line under it is its reply, every other line a
+    question of that topic. A topic without a reply or without questions is an error."""
+    topics: list[tuple[int, str, list[str], list[str]]] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            topics.append((number, line[1:-1].strip(), [], []))
+        elif not topics:
+            raise KnowledgeError(path, "a question before any [topic] line", number)
+        elif line.startswith(">"):
+            topics[-1][2].append(line[1:].strip())
+        else:
+            topics[-1][3].append(line)
+    for number, name, replies, questions in topics:
+        if len(replies) != 1 or not questions:
+            raise KnowledgeError(path, f"[{name}] needs exactly one '> reply' line and at least one question", number)
+    return [Topic(name, replies[0], tuple(questions)) for _, name, replies, questions in topics]
+
+
 def _resolve(key: str, passages: list[Passage]) -> list[Passage]:
     parts = tuple(part.strip() for part in re.split(r"›|>", key))
     return [
@@ -339,7 +373,7 @@ def _is_knowledge_file(path: Path) -> bool:
     return (
         path.is_file()
         and not name.startswith((".", "readme"))
-        and (name.endswith(SIMILAR_SUFFIX) or name.endswith(ARTICLE_SUFFIXES + QA_SUFFIXES))
+        and name.endswith(ARTICLE_SUFFIXES + QA_SUFFIXES)
     )
 
 
@@ -354,12 +388,15 @@ def load_knowledge(folder: Path, skip_bad: bool = False) -> Knowledge:
     skipped: list[str] = []
     encodings: dict[str, str] = {}
     similar_files: list[tuple[Path, str]] = []
+    topics: list[Topic] = []
     for path in sorted(p for p in folder.iterdir() if _is_knowledge_file(p)):
         try:
             text, encodings[path.name] = read_text(path)
             name = path.name.lower()
             if name.endswith(SIMILAR_SUFFIX):
                 similar_files.append((path, text))
+            elif name.endswith(UNANSWERABLE_SUFFIX):
+                topics += read_unanswerable(path, text)
             elif name.endswith(".csv"):
                 passages += read_qa_csv(path, text)
             elif name.endswith(".jsonl"):
@@ -381,4 +418,4 @@ def load_knowledge(folder: Path, skip_bad: bool = False) -> Knowledge:
             skipped.append(str(error))
     if not passages:
         raise KnowledgeError(folder, "no usable passage in the knowledge folder")
-    return Knowledge(tuple(passages), tuple(notices), tuple(skipped), encodings)
+    return Knowledge(tuple(passages), tuple(notices), tuple(skipped), encodings, tuple(topics))
