@@ -47,6 +47,8 @@ _ENTITY = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 TIMEOUT, MALFORMED, OFFLINE = "timeout", "malformed", "offline"
 USER_NAME, GROUP_TITLE = "测试用户", "借呗交流群"  # what users and groups are called: never to be logged
 ROOT = Path(__file__).resolve().parent.parent
+PATIENCE = 120.0  # s a test waits for what the bot does: ample on a machine ten times slower than ours
+START_PATIENCE = 300.0  # s for a bot's start (a first start builds the index)
 
 
 def telegram_html_text(markup: str) -> str:
@@ -247,7 +249,7 @@ class FakeBotAPI:
             return [call for call in self.calls if call.method == method and where(call)]
 
     def wait_for(self, method: str, where: Callable[[Call], bool] = lambda call: True,
-                 timeout: float = 30, status: int | str | None = 200) -> Call:
+                 timeout: float = PATIENCE, status: int | str | None = 200) -> Call:
         """The first recorded call to ``method`` matching ``where`` (and ``status``), waiting for it."""
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -513,19 +515,22 @@ class BotProcess:
                                             env=environment, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
 
     def wait_until_serving(self, api: FakeBotAPI, listening_with: str = "getUpdates") -> "BotProcess":
-        """Started: the command menu set, and polling (or the webhook set)."""
-        try:
-            api.wait_for("setMyCommands", timeout=60)
-            api.wait_for(listening_with, timeout=30)
-        except AssertionError:
-            self.stop()
-            raise AssertionError("the bot did not start:\n" + self.output()) from None
+        """Started: the command menu set, and polling (or the webhook set). A bot that exits on
+        the way is reported at once, not after the start's whole patience."""
+        deadline = time.monotonic() + START_PATIENCE
+        for method in ("setMyCommands", listening_with):
+            while not api.calls_to(method) and self.process.poll() is None and time.monotonic() < deadline:
+                api.wait_until(lambda: bool(api.calls_to(method)) or self.process.poll() is not None,
+                               timeout=1.0, poll=0.05)
+            if not api.calls_to(method):
+                self.stop()
+                raise AssertionError("the bot did not start:\n" + self.output())
         return self
 
     def output(self) -> str:
         return "".join(path.read_text(encoding="utf-8", errors="replace") for path in (self.out, self.err))
 
-    def stop(self, timeout: float = 20) -> int:
+    def stop(self, timeout: float = PATIENCE) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -533,7 +538,7 @@ class BotProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError("the bot did not stop within 20 s of SIGTERM") from None
+                raise AssertionError(f"the bot did not stop within {timeout:.0f} s of SIGTERM") from None
         return self.process.returncode
 
 

@@ -21,11 +21,9 @@ import pytest
 
 from bot.feedback import LOG_FILE, Pseudonymizer
 from conftest import KNOWLEDGE, run_faqbot
-from fake_bot_api import BotProcess, Call, FakeBotAPI, assert_private, callback_update, new_token
+from fake_bot_api import PATIENCE, BotProcess, Call, FakeBotAPI, assert_private, callback_update, new_token
 
 TOKEN = new_token()
-REPORT = Path("/tmp/faqbot_telegram_e2e.txt")
-QUESTION_LOG_COPY = Path("/tmp/faqbot_telegram_questions.jsonl")
 PRIVATE, OTHER_PRIVATE, ADMIN_CHAT, GROUP = 73501981, 73501982, 73501983, -1007350198
 USER, ADMIN = 73509001, 73509002
 STICKER = {"sticker": {"file_id": "CAACAgIAAxk", "file_unique_id": "AgAD1", "type": "regular", "width": 512,
@@ -72,7 +70,7 @@ def admin_says(api: FakeBotAPI, text: str) -> str:
     return reply_to(api, message).params["text"]
 
 
-def reply_to(api: FakeBotAPI, message: dict, timeout: float = 30) -> Call:
+def reply_to(api: FakeBotAPI, message: dict, timeout: float = PATIENCE) -> Call:
     """The bot's message that replies to ``message``."""
     return api.wait_for("sendMessage", lambda call: _replies_to(call, message), timeout=timeout)
 
@@ -98,9 +96,8 @@ def settle(api: FakeBotAPI, seconds: float = 0.5) -> None:
 
 
 def test_a_private_question_gets_the_right_passage_the_disclaimer_and_buttons(api, bot, faq):
-    question, pushed = ask(api, "借呗升级失败怎么办")
+    question, _ = ask(api, "借呗升级失败怎么办")
     call = reply_to(api, question)
-    latency_ms = (call.time - pushed) * 1000
     text = call.params["text"]
     assert call.params["parse_mode"] == "HTML"
     assert "来源：000_364e853100879686.txt" in text and "升级失败" in text
@@ -109,15 +106,6 @@ def test_a_private_question_gets_the_right_passage_the_disclaimer_and_buttons(ap
     assert [button["text"] for button in buttons(call)] == ["👍", "👎", "更多结果"]
     assert data[0].startswith("fb:+:000_364e853100879686#") and data[1].startswith("fb:-:")
     assert all(len(d.encode("utf-8")) <= 64 for d in data)
-    again, pushed = ask(api, "借呗升级失败怎么办")
-    again_ms = (reply_to(api, again).time - pushed) * 1000
-    sent = {k: call.params[k] for k in ("parse_mode", "reply_parameters", "reply_markup")}
-    REPORT.write_text(f"question: 借呗升级失败怎么办\nupdate -> sendMessage: {latency_ms:.1f} ms "
-                      f"(first question after start), {again_ms:.1f} ms (asked again)\n"
-                      f"sendMessage parameters: {json.dumps(sent, ensure_ascii=False)}\n"
-                      f"raw HTML text as sent:\n{text}\n", encoding="utf-8")
-    print(f"\nupdate -> sendMessage latency: {latency_ms:.1f} ms, then {again_ms:.1f} ms\n{text}")
-    assert latency_ms < 5000
 
 
 def test_the_command_menu_is_set_at_start(api, bot):
@@ -253,7 +241,6 @@ def test_refused_questions_and_thumbs_down_go_to_the_question_log_under_a_salted
     assert entries[-5]["best_score"] > 0 and entries[-1]["best_score"] is None
     assert_private(log.read_text(encoding="utf-8"), TOKEN, PRIVATE, OTHER_PRIVATE, USER)
 
-    shutil.copyfile(log, QUESTION_LOG_COPY)
     report = run_faqbot("report", "--log", str(log))
     assert report.returncode == 0
     first_group = report.stdout.splitlines()[1]
@@ -299,7 +286,7 @@ def test_an_administrator_reloads_the_knowledge_and_a_failed_reload_keeps_the_ol
     (knowledge / "zz_broken.txt").unlink()
     new_file.unlink()
     bot.process.send_signal(signal.SIGHUP)
-    assert api.wait_until(lambda: bot.output().count("reloaded:") == 2, timeout=30)
+    assert api.wait_until(lambda: bot.output().count("reloaded:") == 2, timeout=PATIENCE)
     assert "zz_mascot.jsonl" not in admin_says(api, "借呗的吉祥物叫什么名字")
     assert "reload failed, still serving the previous knowledge: zz_broken.txt: empty file" in bot.output()
 
@@ -314,7 +301,7 @@ def test_it_stops_cleanly_on_sigterm_and_never_prints_the_token_or_who_asked(api
 
 def test_a_missing_or_malformed_token_is_one_line_and_exit_code_2():
     for token in ("", "not-a-token", "12345:too_short"):
-        result = run_faqbot("telegram", env={"TELEGRAM_BOT_TOKEN": token}, timeout=60)
+        result = run_faqbot("telegram", env={"TELEGRAM_BOT_TOKEN": token}, timeout=PATIENCE)
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1 and "TELEGRAM_BOT_TOKEN" in result.stderr
         assert not token or token not in result.stderr
@@ -324,7 +311,7 @@ def test_a_token_telegram_refuses_is_exit_code_2_without_the_token(api, tmp_path
     refused = f"42:{secrets.token_urlsafe(27)}"
     process = BotProcess(tmp_path, refused, api.base_url)
     try:
-        assert process.process.wait(60) == 2
+        assert process.process.wait(PATIENCE) == 2
     finally:
         process.stop()
     assert "refused the token" in process.output()
@@ -359,7 +346,7 @@ def test_webhook_mode_takes_an_update_only_with_the_secret_header(tmp_path):
 
 def test_webhook_mode_without_a_valid_secret_is_one_line_and_exit_code_2():
     for secret in ("", "has spaces", "x" * 257):
-        result = run_faqbot("telegram", "--webhook-url", "https://bot.example.com/telegram", timeout=60,
+        result = run_faqbot("telegram", "--webhook-url", "https://bot.example.com/telegram", timeout=PATIENCE,
                             env={"TELEGRAM_BOT_TOKEN": TOKEN, "FAQBOT_WEBHOOK_SECRET": secret})
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1 and "FAQBOT_WEBHOOK_SECRET" in result.stderr
@@ -373,7 +360,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def post_update(url: str, update: dict, secret: str | None, timeout: float = 30) -> int:
+def post_update(url: str, update: dict, secret: str | None, timeout: float = PATIENCE) -> int:
     """Telegram's side of a webhook: POST the update (with ``secret`` in the header, if any), once
     the bot listens; the HTTP status it answered."""
     headers = {"Content-Type": "application/json"}
@@ -383,7 +370,7 @@ def post_update(url: str, update: dict, secret: str | None, timeout: float = 30)
     while True:
         request = urllib.request.Request(url, json.dumps(update).encode("utf-8"), headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=PATIENCE) as response:
                 return response.status
         except urllib.error.HTTPError as error:
             return error.code

@@ -1,38 +1,35 @@
 """The bot when the Bot API misbehaves: the real ``faqbot telegram`` process against our Bot API
 server, which times out, refuses connections for 10 s, answers 500 or 429 "retry after", or sends
 cut-off JSON, on getUpdates and on sendMessage alike. However it misbehaves, once it is back every
-question that arrived gets exactly one answer: none lost, none twice. Then the load: 50 chats
-asking 4 questions a second each for 30 s, every one answered once, with the throughput and the
-update-to-reply latency.
+question that arrived gets exactly one answer: none lost, none twice. Then many chats asking at
+once: every question answered exactly once, however long the machine takes (throughput and
+latency are figures of ``benchmarks/telegram_load.py``, not assertions here).
 
 A failed call is never carried out by the server (see ``fake_bot_api``), so a retry is always
-right here; the counts go to /tmp/faqbot_faults.txt, the load figures to /tmp/faqbot_load.txt, and
-the question log the run made (its refused questions) to /tmp/faqbot_faults_questions.jsonl."""
+right here; the counts are printed (``pytest -s`` shows them). Every deadline is generous: a test
+waits for what must happen, it never times how fast it happens."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from bot.feedback import LOG_FILE
-from fake_bot_api import MALFORMED, OFFLINE, TIMEOUT, BotProcess, FakeBotAPI, assert_private, new_token
+from fake_bot_api import (MALFORMED, OFFLINE, PATIENCE, TIMEOUT, BotProcess, FakeBotAPI, assert_private,
+                          new_token)
 
 TOKEN = new_token()
-FAULTS_REPORT, LOAD_REPORT = Path("/tmp/faqbot_faults.txt"), Path("/tmp/faqbot_load.txt")
-QUESTION_LOG_COPY = Path("/tmp/faqbot_faults_questions.jsonl")
 FAULT_CHATS = range(7350300001, 7350300006)  # five private chats (a private chat's id is its user's)
-LOAD_CHATS = range(7350400001, 7350400051)  # fifty
+LOAD_CHATS = range(7350400001, 7350400021)  # twenty
 QUESTIONS = ["借呗升级失败怎么办", "借呗额度异常", "借呗分期还完了为什么没有额度", "借呗账单没有生成是什么原因",
              "花呗怎么开通", "今天天气怎么样"]  # four answered, two refused (and logged)
 POLL_HOLD = 16.0  # s: beyond python-telegram-bot's wait for getUpdates (10 s long poll + 5 s read time-out)
 SEND_HOLD = 6.0  # s: beyond its 5 s read time-out for sendMessage
 OUTAGE = 10.0  # s of connection refused
-GRACE = 1.5  # s to wait after the last first answer, for a duplicate to show up
-LOAD_RATE, LOAD_SECONDS = 4, 30  # questions a second per chat, and for how long
+GRACE = 2.0  # s to wait after the last first answer, for a duplicate to show up
+LOAD_QUESTIONS = 5  # per chat, all queued at once
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +46,6 @@ def bot(api, tmp_path_factory):
     assert_private(process.output(), TOKEN, *FAULT_CHATS, *LOAD_CHATS)
     log = process.log_dir / LOG_FILE
     assert_private(log.read_text(encoding="utf-8"), TOKEN, *FAULT_CHATS, *LOAD_CHATS)
-    shutil.copyfile(log, QUESTION_LOG_COPY)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +58,6 @@ def tally():
                        for kind, faults, queued, answered, lost, duplicated in rows)]
     totals = [sum(row[n] for row in rows) for n in range(2, 6)]
     lines.append(f"{'total':<34} {'':<46} {totals[0]:>6} {totals[1]:>8} {totals[2]:>4} {totals[3]:>10}")
-    FAULTS_REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n" + "\n".join(lines))
 
 
@@ -113,7 +108,7 @@ def test_time_outs_on_getupdates_and_sendmessage(api, bot, tally):
     api.fail_next("getUpdates", TIMEOUT, hold=POLL_HOLD)
     api.wait_for("getUpdates", lambda call: call.time >= since, status=TIMEOUT)
     second = ask_many(api, 4)  # queued while the bot waits for updates that never come
-    check(api, tally, "time-outs", before, first + second, timeout=POLL_HOLD + 20)
+    check(api, tally, "time-outs", before, first + second, timeout=POLL_HOLD + PATIENCE)
     assert "TimedOut" in bot.output()
 
 
@@ -121,11 +116,11 @@ def test_connection_refused_for_ten_seconds_then_back_on_the_same_port(api, bot,
     before, address, refusals_before = api.injected.copy(), api.base_url, bot.output().count("ConnectError")
     api.fail_next("sendMessage", OFFLINE, hold=OUTAGE)
     first = ask_many(api, 4)  # the first reply takes the server down: the others find nobody listening
-    assert api.wait_until(lambda: api.offline, timeout=10)
+    assert api.wait_until(lambda: api.offline, timeout=PATIENCE)
     second = ask_many(api, 4)  # queued while nobody listens
-    settled = api.wait_until(lambda: bool(api.outages), timeout=OUTAGE + 5)
+    settled = api.wait_until(lambda: bool(api.outages), timeout=OUTAGE + PATIENCE)
     refusals = bot.output().count("ConnectError") - refusals_before  # the bot's own count: one warning each
-    check(api, tally, f"connection refused {OUTAGE:.0f} s", before, first + second, timeout=OUTAGE + 30,
+    check(api, tally, f"connection refused {OUTAGE:.0f} s", before, first + second, timeout=OUTAGE + PATIENCE,
           note=f"{refusals} connections refused")
     began, ended = api.outages[-1]
     assert settled and ended - began >= OUTAGE and api.base_url == address and refusals > 0
@@ -139,39 +134,14 @@ def test_errors_on_getupdates_and_sendmessage(api, bot, tally, fault):
     api.wait_for("getUpdates", lambda call: call.time >= since, status=fault)
     questions = ask_many(api, 6)  # queued while getUpdates fails
     kind = {500: "HTTP 500", 429: "HTTP 429, retry_after 1 s", MALFORMED: "malformed JSON (200, cut off)"}[fault]
-    check(api, tally, kind, before, questions, timeout=30)
+    check(api, tally, kind, before, questions, timeout=PATIENCE)
 
 
-def test_load_of_fifty_chats_asking_four_questions_a_second_for_thirty_seconds(api, bot):
-    rate = LOAD_RATE * len(LOAD_CHATS)
-    questions, pushed = [], {}
-    start = time.monotonic()
-    for n in range(rate * LOAD_SECONDS):
-        time.sleep(max(0.0, start + n / rate - time.monotonic()))
+def test_every_question_from_twenty_chats_asking_at_once_is_answered_exactly_once(api, bot):
+    questions = []
+    for n in range(LOAD_QUESTIONS * len(LOAD_CHATS)):
         chat = LOAD_CHATS[n % len(LOAD_CHATS)]
         questions.append(api.user_message(QUESTIONS[n % len(QUESTIONS)], chat_id=chat, user_id=chat))
-        pushed[chat, questions[-1]["message_id"]] = api.push({"message": questions[-1]})
-    offered = time.monotonic() - start
-    answered, lost, duplicated = answers(api, questions, timeout=60)
-
-    first_reply: dict[tuple[int, int], float] = {}
-    for call in api.calls_to("sendMessage", lambda call: call.status == 200):
-        key = (call.params["chat_id"], (call.params.get("reply_parameters") or {}).get("message_id"))
-        if key in pushed:
-            first_reply.setdefault(key, call.time)
-    latencies = sorted((first_reply[key] - pushed[key]) * 1000 for key in first_reply)
-    took = max(first_reply.values()) - start
-    figures = (f"load: {len(LOAD_CHATS)} chats x {LOAD_RATE} questions/s x {LOAD_SECONDS} s = {len(questions)} "
-               f"questions, offered over {offered:.1f} s\n"
-               f"answered {answered}, lost {lost}, duplicated {duplicated}\n"
-               f"throughput {answered / took:.1f} answers/s (first question to last answer: {took:.1f} s)\n"
-               f"update -> reply latency ms: p50 {percentile(latencies, 50):.1f}, p90 {percentile(latencies, 90):.1f}, "
-               f"p99 {percentile(latencies, 99):.1f}, max {latencies[-1]:.1f}\n")
-    LOAD_REPORT.write_text(figures, encoding="utf-8")
-    print("\n" + figures)
+        api.push({"message": questions[-1]})
+    answered, lost, duplicated = answers(api, questions, timeout=5 * PATIENCE)
     assert (answered, lost, duplicated) == (len(questions), 0, 0)
-
-
-def percentile(values: list[float], percent: float) -> float:
-    """The value ``percent`` % of the (sorted) ``values`` are at or below (nearest rank)."""
-    return values[max(0, -(-len(values) * percent // 100) - 1)]
