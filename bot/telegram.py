@@ -265,8 +265,8 @@ def build_application(token: str, faq: FAQ, settings: Settings, questions: Quest
     if base_url:
         builder = builder.base_url(base_url)
     application = builder.build()
-    application.bot_data.update(faq=faq, settings=settings, questions=questions, counts=Counter(),
-                                reload_lock=asyncio.Lock())
+    application.bot_data.update(faq=faq, button_ids=button_ids(faq), settings=settings, questions=questions,
+                                counts=Counter(), reload_lock=asyncio.Lock())
     new = filters.UpdateType.MESSAGE  # edited messages never get a second answer
     admin = filters.User(user_id=admins)  # no administrators: matches nobody
     application.add_handler(CommandHandler("start", start, filters=new))
@@ -280,10 +280,7 @@ def build_application(token: str, faq: FAQ, settings: Settings, questions: Quest
     application.add_handler(MessageHandler(new & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND,
                                            group_text))
     application.add_handler(MessageHandler(new & ~filters.TEXT & ~filters.StatusUpdate.ALL, not_text))
-    application.add_handler(CallbackQueryHandler(feedback, pattern=r"^fb:[+-]:"))
-    application.add_handler(CallbackQueryHandler(more_results, pattern=r"^more:\d+(:\d+)?$"))
-    application.add_handler(CallbackQueryHandler(example_pressed, pattern=r"^ex:\d+$"))
-    application.add_handler(CallbackQueryHandler(stale_button))
+    application.add_handler(CallbackQueryHandler(button_pressed))  # one door: the data is checked first
     application.add_error_handler(on_error)
     return application
 
@@ -310,7 +307,7 @@ async def reload_knowledge(application: Application) -> str:
         except (KnowledgeError, OSError) as error:
             log.warning("reload failed, still serving the previous knowledge: %s", error)
             return TEXTS["reload_failed"].format(reason=error)
-        data["faq"] = faq
+        data.update(faq=faq, button_ids=button_ids(faq))
     for skipped in faq.knowledge.skipped:
         log.warning("reload skipped %s", skipped)
     log.info("reloaded: %s", _size_line(faq))
@@ -394,30 +391,44 @@ async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply_text(update, context, TEXTS["text_only"].format(example=_example(context.bot_data["faq"])))
 
 
-async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any button: its data read against the formats the bot writes; anything else (a button of an
+    older version, a forged or empty one) gets a quiet "expired" note and is never logged."""
+    query = update.callback_query
+    data = context.bot_data
+    press = parse_button(query.data, data["button_ids"], len(data["faq"].messages.examples))
+    if press is None:
+        await with_retries(lambda: query.answer(TEXTS["button_expired"]))
+    elif press.kind == "feedback":
+        await feedback(update, context, press)
+    elif press.kind == "more":
+        await more_results(update, context, press)
+    else:
+        await example_pressed(update, context, press)
+
+
+async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
     """👍 / 👎: thanked, and logged against the passage; a 👎 also goes to the maintainer's log."""
     query = update.callback_query
-    _, sign, passage = query.data.split(":", 2)
     chat_id = update.effective_chat.id if update.effective_chat else None
-    log.info("feedback %s passage=%s chat=%s", "up" if sign == "+" else "down", passage or "-",
+    log.info("feedback %s passage=%s chat=%s", "up" if press.sign == "+" else "down", press.passage,
              pseudonym(context, chat_id))
-    if sign == "-":
+    if press.sign == "-":
         question, _ = _question_behind(query.message, None, context.bot_data["faq"], context.bot.username)
-        note_question(context, "downvote", chat_id, question or "", None, [passage])
+        note_question(context, "downvote", chat_id, question or "", None, [press.passage])
     await with_retries(lambda: query.answer(TEXTS["feedback_thanks"]))
 
 
-async def more_results(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def more_results(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
     """更多结果: the next passages, as a new message; a polite note when the question is gone."""
     query = update.callback_query
     faq: FAQ = context.bot_data["faq"]
-    parts = query.data.split(":")
-    shown, example = int(parts[1]), (int(parts[2]) if len(parts) > 2 else None)
+    shown, example = press.shown, press.example
     question, reply_to = _question_behind(query.message, example, faq, context.bot.username)
     if not question:
         await with_retries(lambda: query.answer(TEXTS["button_expired"]))
         return
-    extra = faq.more(question, shown, count=context.bot_data["settings"].top_k) if shown < MAX_SHOWN else None
+    extra = faq.more(question, shown, count=context.bot_data["settings"].top_k)
     if extra is None or not extra.answered:
         await with_retries(lambda: query.answer(TEXTS["no_more"]))
         return
@@ -425,22 +436,16 @@ async def more_results(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await send_answer(context, query.message.chat.id, extra, reply_to, shown_before=shown, example=example)
 
 
-async def example_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def example_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
     """An example question under /start: its answer."""
     query = update.callback_query
     faq: FAQ = context.bot_data["faq"]
-    n = int(query.data.split(":")[1])
-    if n >= len(faq.messages.examples) or not isinstance(query.message, Message):
+    if not isinstance(query.message, Message):
         await with_retries(lambda: query.answer(TEXTS["button_expired"]))
         return
     await with_retries(lambda: query.answer())
-    answer = faq.ask(faq.messages.examples[n], context.bot_data["settings"].top_k)
-    await send_answer(context, query.message.chat.id, answer, query.message.message_id, example=n)
-
-
-async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A button this version does not know (from an older one): a polite note, no crash."""
-    await with_retries(lambda: update.callback_query.answer(TEXTS["button_expired"]))
+    answer = faq.ask(faq.messages.examples[press.example], context.bot_data["settings"].top_k)
+    await send_answer(context, query.message.chat.id, answer, query.message.message_id, example=press.example)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -463,7 +468,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         if update.callback_query:
             await update.callback_query.answer(TEXTS["failed"])
-        elif chat_id is not None and update.effective_message:
+        elif chat_id is not None and update.message and expects_reply(update.message, context.bot):
             await context.bot.send_message(chat_id, TEXTS["failed"])
     except TelegramError as second:
         log.warning("could not tell the user about the failure: %s", type(second).__name__)
@@ -534,6 +539,47 @@ def _feedback_data(sign: str, passage_id: str) -> str:
     return f"fb:{sign}:~{hashlib.sha1(passage_id.encode('utf-8')).hexdigest()[:16]}"  # an id too long to carry
 
 
+@dataclass(frozen=True)
+class Press:
+    """A button's data once checked: ``feedback`` (``sign``, ``passage``), ``more`` (``shown``,
+    and ``example`` when the answer was an example's) or ``example``."""
+
+    kind: str
+    sign: str = ""
+    passage: str = ""
+    shown: int = 0
+    example: int | None = None
+
+
+_FEEDBACK = re.compile(r"fb:([+-]):(.+)", re.DOTALL)
+_MORE = re.compile(r"more:([1-9][0-9]?)(?::([0-9]{1,2}))?")
+_EXAMPLE = re.compile(r"ex:([0-9]{1,2})")
+
+
+def parse_button(data: object, passages: frozenset[str], examples: int) -> Press | None:
+    """The press a button's data stands for, exactly as the bot writes it (``fullmatch``, ASCII
+    digits only), naming one of ``passages`` (``button_ids``) or of the ``examples``; None for
+    anything else."""
+    if not isinstance(data, str):
+        return None
+    if match := _FEEDBACK.fullmatch(data):
+        sign, passage = match.groups()
+        return Press("feedback", sign=sign, passage=passage) if passage in passages else None
+    if match := _MORE.fullmatch(data):
+        shown, example = int(match.group(1)), match.group(2)
+        if shown >= MAX_SHOWN or (example is not None and int(example) >= examples):
+            return None
+        return Press("more", shown=shown, example=None if example is None else int(example))
+    if (match := _EXAMPLE.fullmatch(data)) and int(match.group(1)) < examples:
+        return Press("example", example=int(match.group(1)))
+    return None
+
+
+def button_ids(faq: FAQ) -> frozenset[str]:
+    """Every passage as a feedback button carries it: its id, or the hash of an over-long one."""
+    return frozenset(_feedback_data("+", p.id)[len("fb:+:"):] for p in faq.knowledge.passages)
+
+
 async def send_chunks(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str, reply_to: int | None,
                       markup: InlineKeyboardMarkup | None = None) -> None:
     """HTML text in as many messages as Telegram's limit needs, each a reply to ``reply_to``
@@ -592,19 +638,60 @@ def addressed_to_bot(message: Message, bot_id: int, username: str | None) -> boo
     replied = message.reply_to_message
     if replied and replied.from_user and replied.from_user.id == bot_id:
         return True
-    kinds = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
-    found = {**message.parse_entities(kinds), **message.parse_caption_entities(kinds)}
     handle = f"@{username}".lower() if username else None
     return any((entity.user and entity.user.id == bot_id) or (handle and value.lower() == handle)
-               for entity, value in found.items())
+               for entity, value in mentions(message))
+
+
+def expects_reply(message: Message, bot) -> bool:
+    """Whether the sender waits for the bot: a private chat, a group message addressed to it, or a
+    command for it. Only then may a failure be told in the chat; a group that never spoke to
+    the bot never hears of its errors."""
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    command = re.match(r"/\w+(?:@(\w+))?", message.text or "")
+    if command and (command.group(1) is None or command.group(1).lower() == (bot.username or "").lower()):
+        return True
+    try:
+        return addressed_to_bot(message, bot.id, bot.username)
+    except Exception:  # noqa: BLE001 (an error handler must not fail in turn)
+        return False
+
+
+def mentions(message: Message) -> list[tuple[MessageEntity, str]]:
+    """The message's mentions with the text they cover. Read defensively: an entity is the
+    client's claim, and one outside the text or splitting a character (UTF-16 offsets) is skipped."""
+    found = []
+    for text, entities in ((message.text, message.entities), (message.caption, message.caption_entities)):
+        for entity in entities or ():
+            if entity.type not in (MessageEntity.MENTION, MessageEntity.TEXT_MENTION) or not text:
+                continue
+            value = _utf16_slice(text, entity.offset, entity.length)
+            if value is not None:
+                found.append((entity, value))
+    return found
+
+
+def _utf16_slice(text: str, offset: int, length: int) -> str | None:
+    """``text[offset:offset + length]`` counted in UTF-16 code units, as Telegram counts; None when
+    that range leaves the text or cuts a character in two."""
+    encoded = text.encode("utf-16-le", errors="surrogatepass")
+    if not (0 <= offset and 0 <= length and 2 * (offset + length) <= len(encoded)):
+        return None
+    try:
+        return encoded[2 * offset:2 * (offset + length)].decode("utf-16-le")
+    except UnicodeDecodeError:
+        return None
 
 
 def question_of(message: Message, username: str | None) -> str:
-    """The question in a message: its text without a leading /ask and without the bot's @username."""
+    """The question in a message: its text without a leading /ask and without the bot's @username.
+    (The patterns start at a literal "/" or "@", so a long message costs one linear scan.)"""
     text = message.text or message.caption or ""
     text = re.sub(r"^/ask(?:@\w+)?(?=\s|$)", "", text, flags=re.IGNORECASE)
     if username:
-        text = re.sub(rf"\s*@{re.escape(username)}\b[\s,，:：]*", " ", text, flags=re.IGNORECASE)
+        parts = re.split(rf"@{re.escape(username)}\b[\s,，:：]*", text, flags=re.IGNORECASE)
+        text = " ".join([*(part.rstrip() for part in parts[:-1]), parts[-1]])
     return text.strip(" \t\r\n,，:：")
 
 

@@ -164,6 +164,40 @@ def test_more_results_feedback_and_old_buttons(api, bot):
         assert "重新提问" in polite.params["text"]
 
 
+FORGED = ["", "fb:+:x\n2026-01-01 00:00:00 INFO faqbot.telegram: forged-line", "fb:-:forged#0123456789",
+          "fb:+:", "more:3\n", "more:٣", "ex:99", "v0:something-older"]
+
+
+def test_a_forged_empty_or_unknown_button_gets_a_quiet_expired_note_and_nothing_is_logged(api, bot):
+    question, _ = ask(api, "借呗额度异常")
+    answer = api.message(PRIVATE, reply_to(api, question).result["message_id"])
+    log = bot.log_dir / LOG_FILE
+    logged, before = (log.read_text(encoding="utf-8") if log.exists() else ""), len(bot.output())
+    presses = [callback_update(answer, data, USER) for data in FORGED]
+    no_data = callback_update(answer, "", USER)
+    del no_data["callback_query"]["data"]  # neither data nor a game: Telegram's "empty" press
+    for press in [*presses, no_data]:
+        api.push(press)
+        note = api.wait_for("answerCallbackQuery", lambda c, press=press: _answers(c, press))
+        assert note.params["text"] == "按钮已失效，请重新提问。"
+    settle(api)
+    assert len(api.calls_to("sendMessage", lambda c: _replies_to(c, question))) == 1
+    assert (log.read_text(encoding="utf-8") if log.exists() else "") == logged
+    output = bot.output()[before:]
+    assert "forged" not in output and "Traceback" not in output and "failed" not in output
+
+
+def test_a_mention_that_splits_a_character_in_a_group_gets_no_reply_and_no_error(api, bot):
+    message = api.user_message("😀@faq_test_bot 借呗额度异常", chat_id=GROUP, user_id=USER, chat_type="supergroup")
+    message["entities"] = [{"type": "mention", "offset": 1, "length": 14}]  # a client's bad offsets
+    before = len(bot.output())
+    api.push({"message": message})
+    settle(api)
+    assert not api.calls_to("sendMessage", lambda c: c.params.get("chat_id") == GROUP and "出了点问题" in c.params["text"])
+    assert not api.calls_to("sendMessage", lambda c: _replies_to(c, message))
+    assert "UnicodeDecodeError" not in bot.output()[before:] and "failed" not in bot.output()[before:]
+
+
 def test_an_edited_question_does_not_get_a_second_answer(api, bot):
     question, _ = ask(api, "借呗分期还完了为什么没有额度")
     reply_to(api, question)

@@ -16,8 +16,9 @@ from telegram import Message
 from bot.reply import render_html, split_message
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
-from bot.telegram import (CALLBACK_DATA_LIMIT, RedactingFormatter, Webhook, _feedback_data, addressed_to_bot,
-                          admin_ids, answer_keyboard, question_of, send_rate, token_problem, transient, webhook_from)
+from bot.telegram import (CALLBACK_DATA_LIMIT, MAX_SHOWN, Press, RedactingFormatter, Webhook, _feedback_data,
+                          addressed_to_bot, admin_ids, answer_keyboard, button_ids, expects_reply, parse_button,
+                          question_of, send_rate, token_problem, transient, webhook_from)
 from fake_bot_api import telegram_html_text, utf16_len
 
 BOT_ID, USERNAME = 4242, "faq_test_bot"
@@ -82,6 +83,30 @@ def test_button_data_stays_under_64_bytes_for_every_passage(faq):
     assert len(_feedback_data("+", long_id).encode("utf-8")) <= CALLBACK_DATA_LIMIT
 
 
+def test_every_button_the_bot_writes_reads_back_as_what_it_stands_for(faq):
+    ids, examples = button_ids(faq), len(faq.messages.examples)
+    for passage in faq.knowledge.passages[:20]:
+        up, down, more = (button.callback_data for button in answer_keyboard(passage.id, 3, 1).inline_keyboard[0])
+        assert parse_button(up, ids, examples) == Press("feedback", sign="+", passage=passage.id)
+        assert parse_button(down, ids, examples) == Press("feedback", sign="-", passage=passage.id)
+        assert parse_button(more, ids, examples) == Press("more", shown=3, example=1)
+    assert parse_button("more:3", ids, examples) == Press("more", shown=3)
+    assert parse_button(f"ex:{examples - 1}", ids, examples) == Press("example", example=examples - 1)
+    long_id = "一个很长的精选问答文件名" * 4 + "#0123456789"
+    hashed = _feedback_data("-", long_id)
+    assert parse_button(hashed, frozenset({hashed[len("fb:-:"):]}), 0) == Press("feedback", "-", hashed[len("fb:-:"):])
+
+
+@pytest.mark.parametrize("data", [
+    None, "", "fb", "fb:", "fb:+", "fb:+:", "fb:*:x", "fb:+:x\n2026-01-01 INFO faqbot: forged line",
+    "fb:-:000_364e853100879686#0000000000", "fb:+:000_364e853100879686#", "more:", "more:0", "more:3\n",
+    "more:٣", "more:３", f"more:{MAX_SHOWN}", "more:999999999999999999999999", "more:3:99", "more:3:", "more:-1",
+    "ex:", "ex:99", "ex:٠", "ex:0\n", "v0:something-older", "\x00", "😀" * 16,
+])
+def test_button_data_the_bot_never_writes_is_refused(faq, data):
+    assert parse_button(data, button_ids(faq), len(faq.messages.examples)) is None
+
+
 def group_message(text: str, reply_from: int | None = None, **extra) -> Message:
     from fake_bot_api import _entities
 
@@ -107,6 +132,36 @@ def test_a_group_message_is_for_the_bot_only_when_addressed(text, reply_from, ad
     message = group_message(text, reply_from)
     assert addressed_to_bot(message, BOT_ID, USERNAME) is addressed
     assert question_of(message, USERNAME) == question
+
+
+@pytest.mark.parametrize("entity", [
+    {"type": "mention", "offset": 1, "length": 14},  # starts inside 😀's surrogate pair
+    {"type": "mention", "offset": 0, "length": 1},  # ends inside it
+    {"type": "mention", "offset": 40, "length": 14},  # beyond the text
+    {"type": "mention", "offset": 2, "length": 400},
+])
+def test_a_malformed_mention_entity_is_skipped_not_an_error(entity):
+    message = group_message("😀@faq_test_bot 借呗额度异常", entities=[entity])
+    assert addressed_to_bot(message, BOT_ID, USERNAME) is False
+
+
+def test_only_a_sender_waiting_for_the_bot_hears_of_a_failure():
+    class Bot:
+        id, username = BOT_ID, USERNAME
+
+    assert not expects_reply(group_message("借呗额度异常怎么办"), Bot)
+    assert not expects_reply(group_message("😀@faq_test_bot 借呗", entities=[{"type": "mention", "offset": 1,
+                                                                              "length": 13}]), Bot)
+    assert not expects_reply(group_message("/ask@some_other_bot 借呗"), Bot)
+    assert expects_reply(group_message("@faq_test_bot 借呗额度异常"), Bot)
+    assert expects_reply(group_message("/ask@faq_test_bot 借呗"), Bot)
+    assert expects_reply(group_message("那账单呢", reply_from=BOT_ID), Bot)
+
+
+def test_a_message_of_spaces_around_a_mention_loses_the_mention_and_nothing_else():
+    message = group_message(" " * 2000 + "@faq_test_bot" + " " * 2000 + "借呗额度异常")
+    assert question_of(message, USERNAME) == "借呗额度异常"
+    assert question_of(group_message("借呗 \t @faq_test_bot：额度 @faq_test_bot"), USERNAME) == "借呗 额度"
 
 
 @pytest.mark.parametrize("token, ok", [
