@@ -49,7 +49,7 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, Callb
 
 from .config import Settings
 from .faq import FAQ
-from .feedback import QuestionLog, log_dir
+from .feedback import QuestionLog, log_dir, log_limits
 from .knowledge import KnowledgeError
 from .reply import Answer, render_html, split_message
 from .text import RESOURCES
@@ -104,6 +104,7 @@ def run(settings: Settings, webhook_url: str | None = None, listen: str | None =
         webhook = webhook_from(webhook_url, listen, port, os.environ.get("FAQBOT_WEBHOOK_SECRET", ""))
         admins = admin_ids(os.environ.get("FAQBOT_ADMINS", ""))
         rate = send_rate(os.environ.get("FAQBOT_SEND_RATE", ""))
+        log_limits()
     except ValueError as error:
         return _fail(str(error), 2)
     configure_logging(token, webhook.secret if webhook else "")

@@ -2,8 +2,14 @@
 
 import json
 import os
+import random
+import stat
 
-from bot.feedback import Pseudonymizer, QuestionLog, group_entries, load_salt, read_log, render_report
+import pytest
+
+from bot import feedback
+from bot.feedback import (LOG_FILE, Group, Pseudonymizer, QuestionLog, group_entries, load_salt, log_limits, read_log,
+                          render_report)
 from bot.text import Tokenizer
 
 from conftest import run_faqbot
@@ -49,3 +55,132 @@ def test_faqbot_report_prints_the_groups(tmp_path):
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert "注销" in lines[1] and lines[1].split()[0] == "2"
+
+
+def test_the_log_rotates_past_its_cap_keeping_the_newest_files(tmp_path):
+    log = QuestionLog(tmp_path / LOG_FILE, Pseudonymizer(b"s"), max_bytes=2_000, files=3)
+    for n in range(200):
+        log.record("refused", n, f"借呗问题第{n}个", 1.0, [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LOG_FILE, f"{LOG_FILE}.1", f"{LOG_FILE}.2"]
+    assert all(p.stat().st_size <= 2_000 for p in tmp_path.iterdir())
+    questions = [e["question"] for e in read_log(tmp_path / LOG_FILE, files=3)]
+    assert questions == [f"借呗问题第{n}个" for n in range(200 - len(questions), 200)] and len(questions) > 20
+
+
+def test_the_logs_cap_is_10_mb_times_5_unless_configured():
+    assert log_limits({}) == (10_000_000, 5)
+    assert log_limits({"FAQBOT_LOG_MAX_MB": "0.5", "FAQBOT_LOG_FILES": "2"}) == (500_000, 2)
+    for setting, value in [("FAQBOT_LOG_MAX_MB", "0"), ("FAQBOT_LOG_MAX_MB", "ten"), ("FAQBOT_LOG_MAX_MB", "inf"),
+                           ("FAQBOT_LOG_FILES", "0"), ("FAQBOT_LOG_FILES", "2.5")]:
+        with pytest.raises(ValueError, match=setting):
+            log_limits({setting: value})
+
+
+def test_a_question_holding_line_separators_comes_back_whole(tmp_path):
+    log = QuestionLog(tmp_path / LOG_FILE, Pseudonymizer(b"s"))
+    odd = "借呗\u2028额度\x85没了\u2029怎么\x0b办\x0c\x1c\x1d\x1e"
+    log.record("refused", 1, odd, 1.0, [])
+    log.record("refused", 1, "借呗怎么注销", 1.0, [])
+    assert [e["question"] for e in read_log(tmp_path / LOG_FILE)] == [odd, "借呗怎么注销"]
+
+
+def test_the_report_shows_control_and_escape_characters_as_escapes():
+    question = "\x1b[2J\x1b[31m借呗\x1b]0;title\x07注销\u202e\u2028\x85\x9b1m\r"
+    report = render_report([Group(question, 1, 1, 0, 1, (question,))])
+    assert not any(ch in report for ch in "\x1b\x07\u202e\u2028\x85\x9b\r")
+    assert "\\x1b[31m借呗" in report and "\\u202e" in report and "\\u2028" in report
+
+
+def test_the_log_and_the_salt_are_private_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("FAQBOT_LOG_SALT", raising=False)
+    monkeypatch.setenv("FAQBOT_LOG_DIR", str(tmp_path / "logs"))
+    QuestionLog.default().record("refused", 1, "借呗怎么注销", 1.0, [])
+    for name in (LOG_FILE, "salt"):
+        assert stat.S_IMODE((tmp_path / "logs" / name).stat().st_mode) == 0o600, name
+    assert stat.S_IMODE((tmp_path / "logs").stat().st_mode) == 0o700
+
+
+def test_a_planted_link_as_salt_or_log_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("FAQBOT_LOG_SALT", raising=False)
+    monkeypatch.setenv("FAQBOT_LOG_DIR", str(tmp_path / "logs"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"known-salt")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "salt").symlink_to(elsewhere)
+    with pytest.raises(OSError, match="symbolic link"):
+        load_salt(tmp_path / "logs")
+    (tmp_path / "logs" / "salt").unlink()
+    (tmp_path / "logs" / LOG_FILE).symlink_to(elsewhere)
+    with pytest.raises(OSError, match="symbolic link"):
+        QuestionLog.default()
+    with pytest.raises(OSError):
+        QuestionLog(tmp_path / "logs" / LOG_FILE, Pseudonymizer(b"s")).record("refused", 1, "借呗", 1.0, [])
+    assert elsewhere.read_bytes() == b"known-salt"
+
+
+def test_a_salt_or_log_of_another_user_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("FAQBOT_LOG_SALT", raising=False)
+    (tmp_path / "salt").write_bytes(b"planted")
+    QuestionLog(tmp_path / LOG_FILE, Pseudonymizer(b"s")).record("refused", 1, "借呗", 1.0, [])
+    someone_else = os.getuid() + 1
+    monkeypatch.setattr(feedback.os, "getuid", lambda: someone_else)
+    with pytest.raises(OSError, match="not a regular file of this user"):
+        load_salt(tmp_path)
+    with pytest.raises(OSError, match="not a regular file of this user"):
+        QuestionLog(tmp_path / LOG_FILE, Pseudonymizer(b"s")).record("refused", 1, "借呗", 1.0, [])
+
+
+class Words:
+    """A tokeniser of space-separated words: grouping on its own, fast and predictable."""
+
+    @staticmethod
+    def tokens(text: str) -> list[str]:
+        return text.split()
+
+
+def synthetic_log(count: int, seed: int = 7) -> list[dict]:
+    """Questions of 2-6 words from a vocabulary where a few words are common (as 借呗 is)."""
+    rng = random.Random(seed)
+    vocabulary = [f"w{n}" for n in range(2_000)]
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    return [{"question": " ".join(rng.choices(vocabulary, weights, k=rng.randint(2, 6))), "kind": "refused",
+             "chat": str(rng.randint(1, 50))} for _ in range(count)]
+
+
+def greedy_groups(entries: list[dict], tokenizer, threshold: float = 0.5) -> list[Group]:
+    """The definition (and the old code): each entry joins the first group whose first entry it
+    overlaps enough, comparing it with every group in turn."""
+    clusters: list[tuple[set, list[dict]]] = []
+    for entry in entries:
+        words = set(tokenizer.tokens(entry["question"])) or {entry["question"].strip()}
+        for centre, members in clusters:
+            if len(words & centre) / len(words | centre) >= threshold:
+                members.append(entry)
+                break
+        else:
+            clusters.append((words, [entry]))
+    return sorted((feedback._group(members) for _, members in clusters), key=lambda g: (-g.count, -g.chats, g.example))
+
+
+def test_grouping_follows_the_greedy_rule_exactly():
+    entries = synthetic_log(3_000) + [{"question": "   ", "kind": "downvote"}, {"question": "", "kind": "refused"}]
+    assert group_entries(entries, Words()) == greedy_groups(entries, Words())
+
+
+def test_the_report_compares_each_entry_with_few_groups_not_all(monkeypatch):
+    compared = []
+    original = feedback._first_similar
+
+    def counting(words, prefix, centres, postings, threshold):
+        class Counted:
+            def __getitem__(self, n):
+                compared.append(n)
+                return centres[n]
+        return original(words, prefix, Counted(), postings, threshold)
+
+    monkeypatch.setattr(feedback, "_first_similar", counting)
+    entries = synthetic_log(20_000)
+    groups = len(group_entries(entries, Words()))
+    every_group_before = groups * (groups - 1) // 2  # what each new group cost the old report, at least
+    assert groups > 5_000 and len(compared) < every_group_before / 20
+    assert len(compared) <= feedback.MAX_COMPARED * len(entries)
