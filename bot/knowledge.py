@@ -5,6 +5,12 @@ one passage per section or numbered item, the chain of headings as its question.
 Curated Q&A files (.csv/.jsonl) become passages as they are. Similar questions
 (相似问) from ``*.similar.txt`` files join the passage they name. Knows nothing of
 ranking or front ends.
+
+Every file is opened once, checked (a regular file, inside the folder even through a link,
+within its kind's size limit) before a byte is read, and read once: ``Knowledge.digest`` is the
+hash of exactly the bytes that were parsed, so a cache keyed on it can never hold an index of
+other content. Size limits: articles and similar-question files 5 MB, Q&A files 200 MB;
+``FAQBOT_MAX_FILE_MB`` sets both ("50") or each ("5,500": articles, Q&A).
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import csv
 import hashlib
 import io
 import json
+import logging
+import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,7 +31,8 @@ ARTICLE_SUFFIXES = (".txt", ".md")
 QA_SUFFIXES = (".csv", ".jsonl")
 SIMILAR_SUFFIX = ".similar.txt"
 UNANSWERABLE_SUFFIX = ".unanswerable.txt"
-MAX_FILE_BYTES = 5_000_000
+MAX_FILE_BYTES = 5_000_000  # an article or a similar-question file
+MAX_QA_FILE_BYTES = 200_000_000  # a Q&A file: 100,000 entries are about 12 MB
 CONCLUSION_HEADING = "结语"
 OVERVIEW_CHARS = 900
 
@@ -38,6 +48,7 @@ _SITE_FURNITURE = re.compile(
 )
 _INLINE_LEAD = re.compile(r"^([^，,。；;：:]{2,14})。(.{10,})$")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
+log = logging.getLogger(__name__)
 
 
 class KnowledgeError(Exception):
@@ -84,6 +95,34 @@ class Knowledge:
     notices: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     encodings: dict[str, str] = field(default_factory=dict)
+    digest: str = ""  # sha256 of every file's name and the bytes parsed: a cache key that cannot go stale
+    warnings: tuple[str, ...] = ()  # what was repaired on the way (duplicate ids made unique)
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """The largest file of each kind that is read, in bytes."""
+
+    article: int = MAX_FILE_BYTES
+    qa: int = MAX_QA_FILE_BYTES
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> "FileLimits":
+        """FAQBOT_MAX_FILE_MB: one number for both kinds, or "ARTICLES,QA"; ValueError when it is
+        not one or two positive numbers."""
+        text = ((os.environ if environ is None else environ).get("FAQBOT_MAX_FILE_MB") or "").strip()
+        if not text:
+            return cls()
+        try:
+            sizes = [float(part) for part in text.split(",")]
+            if len(sizes) > 2 or not all(0 < size < float("inf") for size in sizes):
+                raise ValueError
+        except ValueError:
+            raise ValueError("FAQBOT_MAX_FILE_MB must be megabytes: one number, or two (articles,Q&A)") from None
+        return cls(int(sizes[0] * 1_000_000), int(sizes[-1] * 1_000_000))
+
+    def of(self, path: Path) -> int:
+        return self.qa if path.name.lower().endswith(QA_SUFFIXES) else self.article
     topics: tuple[Topic, ...] = ()
 
 
@@ -93,12 +132,33 @@ def passage_id(source: str, headings: tuple[str, ...]) -> str:
     return f"{Path(source).stem}#{digest}"
 
 
-def read_text(path: Path) -> tuple[str, str]:
+def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes, opened once and checked before reading (no waiting on a FIFO, no
+    reading a huge or sparse file to find out), and never more than ``limit`` of them: a file that
+    grows while it is read is refused too."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise KnowledgeError(path, f"cannot open ({error.strerror or error})") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise KnowledgeError(path, "not a regular file")
+        if info.st_size > limit:
+            raise KnowledgeError(path, f"file too large ({info.st_size:,} bytes; limit {limit:,}, see FAQBOT_MAX_FILE_MB)")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise KnowledgeError(path, f"file too large (grew past the limit of {limit:,} bytes while read)")
+    return data
+
+
+def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> tuple[str, str]:
     """Decode a file as UTF-8 (with or without BOM) or GB18030; refuse binary, empty or huge files."""
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise KnowledgeError(path, f"file too large ({size:,} bytes; limit {MAX_FILE_BYTES:,})")
-    data = path.read_bytes()
+    return decode(path, read_bytes(path, limit))
+
+
+def decode(path: Path, data: bytes) -> tuple[str, str]:
+    """A file's bytes as text, and the encoding they were in."""
     if b"\x00" in data:
         raise KnowledgeError(path, "binary file (contains NUL bytes)")
     try:
@@ -377,26 +437,34 @@ def _is_knowledge_file(path: Path) -> bool:
     )
 
 
-def load_knowledge(folder: Path, skip_bad: bool = False) -> Knowledge:
+def load_knowledge(folder: Path, skip_bad: bool = False, limits: FileLimits | None = None) -> Knowledge:
     """Read every knowledge file of a folder. A bad file stops the load (KnowledgeError), or with
-    ``skip_bad`` is reported in ``skipped`` while the rest is served."""
+    ``skip_bad`` is reported in ``skipped`` while the rest is served. ``limits``: the largest
+    file of each kind (default: ``FileLimits.from_env()``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise KnowledgeError(folder, "knowledge folder not found")
+    try:
+        limits = limits or FileLimits.from_env()
+    except ValueError as error:
+        raise KnowledgeError(folder, str(error)) from None
+    inside = folder.resolve()
     passages: list[Passage] = []
     notices: list[str] = []
     skipped: list[str] = []
     encodings: dict[str, str] = {}
     similar_files: list[tuple[Path, str]] = []
-    topics: list[Topic] = []
+    digest = hashlib.sha256()
     for path in sorted(p for p in folder.iterdir() if _is_knowledge_file(p)):
         try:
-            text, encodings[path.name] = read_text(path)
+            if not path.resolve().is_relative_to(inside):
+                raise KnowledgeError(path, "a link to a file outside the knowledge folder; refused")
+            data = read_bytes(path, limits.of(path))
+            digest.update(f"{path.name}\0{len(data)}\0".encode("utf-8") + data)
+            text, encodings[path.name] = decode(path, data)
             name = path.name.lower()
             if name.endswith(SIMILAR_SUFFIX):
                 similar_files.append((path, text))
-            elif name.endswith(UNANSWERABLE_SUFFIX):
-                topics += read_unanswerable(path, text)
             elif name.endswith(".csv"):
                 passages += read_qa_csv(path, text)
             elif name.endswith(".jsonl"):
@@ -408,7 +476,11 @@ def load_knowledge(folder: Path, skip_bad: bool = False) -> Knowledge:
         except KnowledgeError as error:
             if not skip_bad:
                 raise
+            digest.update(f"{path.name}\0skipped\0".encode("utf-8"))
             skipped.append(str(error))
+    passages, warnings = unique_ids(passages)
+    for warning in warnings:
+        log.warning("%s", warning)
     for path, text in similar_files:
         try:
             passages = attach_similar(passages, path, read_similar(path, text))
@@ -418,4 +490,26 @@ def load_knowledge(folder: Path, skip_bad: bool = False) -> Knowledge:
             skipped.append(str(error))
     if not passages:
         raise KnowledgeError(folder, "no usable passage in the knowledge folder")
-    return Knowledge(tuple(passages), tuple(notices), tuple(skipped), encodings, tuple(topics))
+    return Knowledge(tuple(passages), tuple(notices), tuple(skipped), encodings, digest.hexdigest(), tuple(warnings))
+
+
+def unique_ids(passages: list[Passage]) -> tuple[list[Passage], list[str]]:
+    """Passages whose ids repeat an earlier one's (a repeated Q&A row; ``a.txt`` beside ``a.md``)
+    get ``-2``, ``-3``… in reading order, so that every passage stays addressable and the same
+    folder always gives the same ids; one warning per renamed passage, naming both places."""
+    first: dict[str, Passage] = {}
+    taken = {passage.id for passage in passages}
+    out, warnings = [], []
+    for passage in passages:
+        original = first.setdefault(passage.id, passage)
+        if original is not passage:
+            number = 2
+            while f"{passage.id}-{number}" in taken:
+                number += 1
+            new_id = f"{passage.id}-{number}"
+            taken.add(new_id)
+            warnings.append(f"{passage.source}: passage \"{passage.question[:60]}\" has the id {passage.id} of a "
+                            f"passage in {original.source}; it is {new_id} instead")
+            passage = replace(passage, id=new_id)
+        out.append(passage)
+    return out, warnings

@@ -1,12 +1,15 @@
 """The seed articles become clean question-and-answer passages; bad files fail loudly."""
 
+import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from bot.knowledge import KnowledgeError, load_knowledge, split_article
+from bot import knowledge as knowledge_module
+from bot.knowledge import FileLimits, KnowledgeError, load_knowledge, read_bytes, split_article
 
 from conftest import KNOWLEDGE
 
@@ -122,3 +125,95 @@ def test_similar_questions_naming_no_passage_are_an_error(tmp_path):
     (tmp_path / "x.similar.txt").write_text("[账户状态异常]\n有逾期还能升级吗\n", encoding="utf-8")
     passage = next(p for p in load_knowledge(tmp_path).passages if p.headings[-1] == "账户状态异常")
     assert passage.similar == ("有逾期还能升级吗",)
+
+
+def test_a_link_that_leaves_the_folder_is_refused_naming_it(tmp_path):
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    shutil.copy(SEEDS[0], folder)
+    secret = tmp_path / "os-release"
+    secret.write_text("PRETTY_NAME=\"Secret Linux\"\nID=secret\n", encoding="utf-8")
+    (folder / "release.txt").symlink_to(secret)
+    (folder / "again.txt").symlink_to(folder / SEEDS[0].name)  # a link that stays inside is fine
+    with pytest.raises(KnowledgeError, match=r"^release\.txt: a link to a file outside the knowledge folder"):
+        load_knowledge(folder)
+    knowledge = load_knowledge(folder, skip_bad=True)
+    assert len(knowledge.skipped) == 1 and "release.txt" in knowledge.skipped[0]
+    assert not [p for p in knowledge.passages if "Secret" in p.answer + p.question]
+    assert {p.source for p in knowledge.passages} == {SEEDS[0].name, "again.txt"}
+
+
+def test_a_large_qa_file_of_100000_entries_loads_as_one_file(tmp_path):
+    rows = [json.dumps({"question": f"借呗第{n}号问题是什么情况呢", "answer": f"这是第{n}号问题的回答，" + "内容" * 30},
+                       ensure_ascii=False) for n in range(100_000)]
+    (tmp_path / "corpus.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert (tmp_path / "corpus.jsonl").stat().st_size > 12_000_000
+    assert len(load_knowledge(tmp_path).passages) == 100_000
+
+
+def test_each_kind_has_its_size_limit_and_the_limits_can_be_set(tmp_path, monkeypatch):
+    assert FileLimits() == FileLimits.from_env({}) == FileLimits(5_000_000, 200_000_000)
+    assert FileLimits.from_env({"FAQBOT_MAX_FILE_MB": "50"}) == FileLimits(50_000_000, 50_000_000)
+    assert FileLimits.from_env({"FAQBOT_MAX_FILE_MB": "1,500"}) == FileLimits(1_000_000, 500_000_000)
+    for bad in ("0", "-1", "big", "1,2,3", "inf"):
+        with pytest.raises(ValueError, match="FAQBOT_MAX_FILE_MB"):
+            FileLimits.from_env({"FAQBOT_MAX_FILE_MB": bad})
+    shutil.copy(SEEDS[0], tmp_path)
+    with (tmp_path / "sparse.jsonl").open("wb") as handle:
+        handle.truncate(500_000_000)  # 500 MB that take no room: refused from its size alone
+    with pytest.raises(KnowledgeError, match=r"^sparse\.jsonl: file too large \(500,000,000 bytes; limit 200,000,000"):
+        load_knowledge(tmp_path)
+    monkeypatch.setenv("FAQBOT_MAX_FILE_MB", "0.001,600")
+    with pytest.raises(KnowledgeError, match=rf"^{re.escape(SEEDS[0].name)}: file too large"):
+        load_knowledge(tmp_path)
+
+
+def test_a_file_that_is_not_a_regular_file_is_never_waited_on(tmp_path):
+    shutil.copy(SEEDS[0], tmp_path)
+    os.mkfifo(tmp_path / "pipe.txt")
+    with pytest.raises(KnowledgeError, match=r"^pipe\.txt: not a regular file"):
+        read_bytes(tmp_path / "pipe.txt")
+    assert {p.source for p in load_knowledge(tmp_path).passages} == {SEEDS[0].name}
+
+
+def test_duplicate_ids_are_made_unique_in_reading_order_with_a_warning_naming_both(tmp_path, caplog):
+    (tmp_path / "faq.jsonl").write_text(
+        '{"question": "借呗怎么还款", "answer": "在支付宝里还。"}\n{"question": "借呗怎么还款", "answer": "按期自动扣款。"}\n',
+        encoding="utf-8")
+    text = SEEDS[0].read_text(encoding="utf-8")
+    (tmp_path / "a.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "a.md").write_text(text, encoding="utf-8")  # the same stem: the same ids
+    knowledge = load_knowledge(tmp_path)
+    ids = [p.id for p in knowledge.passages]
+    assert len(set(ids)) == len(ids)
+    first, second = (p for p in knowledge.passages if p.source == "faq.jsonl")
+    assert second.id == first.id + "-2"
+    assert any("faq.jsonl" in w and first.id in w and second.id in w for w in knowledge.warnings)
+    assert any("a.txt" in w and "a.md" in w for w in knowledge.warnings)
+    assert [p.id for p in load_knowledge(tmp_path).passages] == ids
+    assert knowledge.warnings[0] in caplog.text
+    (tmp_path / "x.similar.txt").write_text(f"[{second.id}]\n借呗自动扣款吗\n", encoding="utf-8")
+    attached = next(p for p in load_knowledge(tmp_path).passages if p.id == second.id)
+    assert attached.similar == ("借呗自动扣款吗",)
+
+
+def test_the_digest_is_of_the_bytes_that_were_parsed(tmp_path, monkeypatch):
+    shutil.copy(SEEDS[0], tmp_path)
+    article = tmp_path / SEEDS[0].name
+    before = load_knowledge(tmp_path).digest
+    assert before == load_knowledge(tmp_path).digest
+    original_read = knowledge_module.read_bytes
+
+    def edited_while_read(path, limit):
+        data = original_read(path, limit)
+        path.write_text(data.decode("utf-8") + "\n补充说明\n借呗账单显示延迟时请稍后刷新页面再查看。\n", encoding="utf-8")
+        return data
+
+    monkeypatch.setattr(knowledge_module, "read_bytes", edited_while_read)
+    during = load_knowledge(tmp_path)
+    monkeypatch.undo()
+    assert during.digest == before  # what was parsed is the old text: so is the key
+    assert "刷新页面" not in "".join(p.answer for p in during.passages)
+    after = load_knowledge(tmp_path)
+    assert after.digest != before and "刷新页面" in "".join(p.answer for p in after.passages)
+    assert article.read_text(encoding="utf-8").endswith("再查看。\n")
