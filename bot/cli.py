@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +21,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="at most N passages per answer (default 3)")
     common.add_argument("--skip-bad", action="store_true", default=argparse.SUPPRESS,
                         help="skip knowledge files that cannot be read, and say which")
+    common.add_argument("--lexical", action="store_true", default=argparse.SUPPRESS,
+                        help="answer on words alone, without the sentence encoder (also FAQBOT_SEMANTIC=off)")
     parser = argparse.ArgumentParser(prog="faqbot", parents=[common],
                                      description="借呗 FAQ bot: answers from a folder of articles.")
     commands = parser.add_subparsers(dest="command")
@@ -29,6 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", parents=[common], help="score question files (hit@k, MRR, abstentions)")
     evaluate.add_argument("files", nargs="*", type=Path, help="question files (default: the dev set and the real-user measuring half)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    calibrate = commands.add_parser("calibrate", parents=[common],
+                                    help="fit fusion weights and refusal thresholds on labelled questions")
+    calibrate.add_argument("files", nargs="*",
+                           help="question files, FILE:teach / FILE:odd for a half (default: the teaching data)")
+    calibrate.add_argument("--max-false-answers", type=float, default=0.08, metavar="RATE",
+                           help="share of out-of-scope questions the bot may answer (default 0.08)")
+    calibrate.add_argument("--out", type=Path, default=None, metavar="FILE",
+                           help="where to write it (default: calibration.json of the knowledge folder)")
+    commands.add_parser("embed", parents=[common],
+                        help="write the knowledge folder's vectors.npz, so a fresh install answers at once")
     telegram = commands.add_parser("telegram", parents=[common], help="run the Telegram bot (token in $TELEGRAM_BOT_TOKEN)")
     telegram.add_argument("--webhook-url", metavar="URL", default=None,
                           help="take updates on this public HTTPS URL instead of polling (secret in $FAQBOT_WEBHOOK_SECRET)")
@@ -51,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(encoding="utf-8", errors="replace")
     args = _parser().parse_args(argv)
+    if getattr(args, "lexical", False):
+        os.environ["FAQBOT_SEMANTIC"] = "off"  # read wherever the encoder is loaded, Telegram included
     settings = _settings(args)
     if settings.top_k < 1:
         print("faqbot: error: --top-k must be at least 1", file=sys.stderr)
@@ -85,9 +101,55 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as error:
             print(f"faqbot: error: {error}", file=sys.stderr)
             return 2
-        print(json.dumps(figures, ensure_ascii=False, indent=1) if args.json else _table(figures))
+        used = {"calibration": str(faq.calibration_path), "made_by": faq.calibration.made_by,
+                "encoder": faq.dense.encoder.name if faq.dense else None}
+        print(json.dumps({"used": used, **figures}, ensure_ascii=False, indent=1) if args.json
+              else _table(figures) + "\n\n" + "\n".join(f"{k}: {v}" for k, v in used.items()))
         return 0
+    if command == "embed":
+        from .faq import ship_vectors
+
+        try:
+            count = ship_vectors(faq, settings.knowledge)
+        except RuntimeError as error:
+            print(f"faqbot: error: {error}", file=sys.stderr)
+            return 1
+        print(f"{count} vectors written to {settings.knowledge / 'vectors.npz'}")
+        return 0
+    if command == "calibrate":
+        return _calibrate(faq, args, settings.knowledge)
     return console.interactive(faq, settings.top_k)
+
+
+def _calibrate(faq, args: argparse.Namespace, folder: Path) -> int:
+    from .calibration import calibrate, default_files
+    from .decision import CALIBRATION_FILE
+
+    try:
+        calibration, figures = calibrate(faq, args.files or default_files(), args.max_false_answers)
+    except (OSError, ValueError) as error:
+        print(f"faqbot: error: {error}", file=sys.stderr)
+        return 2
+    out = args.out or folder / CALIBRATION_FILE
+    calibration.save(out)
+    print(f"{figures['examples']} labelled questions ({figures['answerable']} answerable); "
+          f"target: at most {args.max_false_answers:.0%} of out-of-scope questions answered")
+    print("fusion weights (standardised scores): " + ", ".join(f"{k} {v}" for k, v in calibration.fusion.items()))
+    for kind in ("hybrid", "lexical"):
+        if kind not in figures:
+            continue
+        model = getattr(calibration, kind)
+        print(f"\n{kind}: refuse below P={model.refuse_below}, ask which below P={model.answer_at}")
+        print(f"{'P ≥':>6}{'false answers':>15}{'false refusals':>16}{'hit@1':>8}   (out-of-fold, {FOLDS_NOTE})")
+        for row in figures[kind]["tradeoff"]:
+            mark = "  ◀" if abs(row["threshold"] - model.refuse_below) < 0.025 else ""
+            print(f"{row['threshold']:>6}{row['false_answers']:>15}{row['false_refusals']:>16}{row['hit@1']:>8}{mark}")
+    print(f"\nclarify when the runner-up's share is ≥ {calibration.close} of the best's")
+    print(f"written to {out}")
+    return 0
+
+
+FOLDS_NOTE = "5-fold cross-validation"
 
 
 def _report(log: Path | None, top: int) -> int:

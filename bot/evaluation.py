@@ -65,21 +65,55 @@ def comparable(text: str) -> str:
     return _NOT_COMPARED.sub("", unicodedata.normalize("NFKC", text))
 
 
-def load_cases(path: Path) -> list[Case]:
-    """A question file; a line may instead point to a real question (file, line, field of a
-    dataset in shared/data, as in ``tests/data/real_labels.jsonl``), resolved here."""
+HALVES = ("teach", "measure", "odd", "even")
+
+
+def split_path(spec: str | Path) -> tuple[Path, str | None]:
+    """``FILE`` or ``FILE:half``: a half of a labelled file (``teach``/``measure`` by the hash of a
+    reference, ``odd``/``even`` by the number that ends a question's id)."""
+    text = str(spec)
+    name, _, half = text.rpartition(":")
+    return (Path(name), half) if name and half in HALVES else (Path(text), None)
+
+
+def _in_half(row: dict, number: int, half: str | None) -> bool:
+    if half in ("teach", "measure"):
+        return "file" in row and split_of(row["file"], row["line"], row["field"]) == half
+    if half in ("odd", "even"):
+        digits = re.findall(r"\d+", str(row.get("id", number)))
+        return bool(digits) and (int(digits[-1]) % 2 == 1) == (half == "odd")
+    return True
+
+
+def load_cases(spec: str | Path) -> list[Case]:
+    """A question file (or one half of it, ``FILE:half``); a line may instead point to a real
+    question (file, line, field of a dataset in shared/data, as in ``tests/data/real_labels.jsonl``),
+    resolved here."""
+    path, half = split_path(spec)
     cases = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if line.strip():
-            row = json.loads(line)
-            if "question" in row:
-                cases.append(Case(str(row.get("id", number)), row["question"], tuple(row.get("expect") or ()), row.get("style") or ""))
-            else:
-                try:
-                    cases.append(_reference_case(row, SHARED / "data"))
-                except (KeyError, IndexError) as error:
-                    raise ValueError(f"{path}:{number}: neither a question nor a dataset reference ({error})") from None
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if not _in_half(row, number, half):
+            continue
+        if "question" in row:
+            cases.append(Case(str(row.get("id", number)), row["question"], tuple(row.get("expect") or ()), row.get("style") or ""))
+        else:
+            try:
+                cases.append(_reference_case(row, SHARED / "data"))
+            except (KeyError, IndexError) as error:
+                raise ValueError(f"{path}:{number}: neither a question nor a dataset reference ({error})") from None
     return cases
+
+
+def correct_passages(case: Case, passages) -> frozenset[int]:
+    """The passage numbers whose text holds one of the case's expected phrases (none too long)."""
+    wanted = [comparable(phrase) for phrase in case.expect]
+    return frozenset(
+        n for n, p in enumerate(passages)
+        if len(p.answer) <= MAX_ANSWER_CHARS and any(w in comparable(p.question + p.answer) for w in wanted)
+    )
 
 
 def first_correct_rank(case: Case, answer: Answer) -> int | None:

@@ -3,24 +3,70 @@ Both front ends hold one of these and nothing else of the pipeline."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .cache import cached
-from .knowledge import Knowledge, load_knowledge
+import numpy as np
+
+from .cache import cache_dir, cached
+from .config import shipped_knowledge
+from .decision import CALIBRATION_FILE, Calibration, Outcome, Signals, decide, fuse, scope_features, top
+from .knowledge import Knowledge, Topic, load_knowledge
 from .reply import Answer, Messages, compose, distinct
-from .search import Index
+from .search import Hit, Index, Refusal, SearchResult
+from .semantic import STORE_NAME, DenseIndex, VectorStore, load_encoder
 
 MAX_QUESTION_CHARS = 1000
 SPARE_HITS = 5  # fetched beyond what is shown, for the passages ``distinct`` drops
+log = logging.getLogger(__name__)
+
+
+def load_calibration(folder: Path) -> tuple[Calibration, Path]:
+    """The knowledge folder's ``calibration.json``, else the shipped knowledge's."""
+    for candidate in (Path(folder) / CALIBRATION_FILE, shipped_knowledge() / CALIBRATION_FILE):
+        if candidate.is_file():
+            return Calibration.load(candidate), candidate
+    raise FileNotFoundError(f"no {CALIBRATION_FILE} in {folder} nor in the shipped knowledge")
+
+
+def load_vectors(knowledge: Knowledge, folder: Path, semantic: bool,
+                 progress: Callable[[int, int], None] | None) -> DenseIndex | None:
+    """The dense index: vectors from the folder's shipped store, then the user's cache, and only
+    what neither holds is embedded (and kept in the cache for the next start)."""
+    encoder = load_encoder(semantic)
+    if encoder is None:
+        return None
+    store = VectorStore()
+    store.load(Path(folder) / STORE_NAME)
+    cached_store = cache_dir() / f"vectors-{encoder.name.replace('/', '_')}.npz"
+    store.load(cached_store)
+    dense = DenseIndex(knowledge.passages, knowledge.topics, encoder, store, progress)
+    if store.added:
+        store.save(cached_store)
+    return dense
+
+
+def ship_vectors(faq: "FAQ", folder: Path) -> int:
+    """Write the vectors of exactly this knowledge to the folder's ``vectors.npz``, so that a
+    fresh install answers its first question without embedding anything. Returns how many."""
+    if faq.dense is None:
+        raise RuntimeError("the sentence encoder is off or cannot load here: no vectors to write")
+    path = Path(folder) / STORE_NAME
+    faq.dense.store.save(path, faq.dense.keys)
+    path.chmod(0o644)  # shipped with the package: readable by every user
+    return len(faq.dense.keys)
 
 
 @dataclass(frozen=True)
 class FAQ:
     knowledge: Knowledge
     index: Index
+    dense: DenseIndex | None
+    calibration: Calibration
     messages: Messages
+    calibration_path: Path | None = None
 
     @classmethod
     def load(
@@ -29,23 +75,74 @@ class FAQ:
         skip_bad: bool = False,
         use_cache: bool = True,
         progress: Callable[[int, int], None] | None = None,
+        semantic: bool = True,
     ) -> "FAQ":
         """Read and index a knowledge folder, or load its index from the cache (``bot.cache``);
-        ``progress(done, total)`` hears how the indexing goes."""
+        ``progress(done, total)`` hears how the indexing goes. ``semantic=False``: words only."""
 
         def build() -> tuple[Knowledge, Index]:
             knowledge = load_knowledge(folder, skip_bad=skip_bad)
-            return knowledge, Index(knowledge.passages, progress=progress)
+            return knowledge, Index(knowledge.passages, knowledge.topics, progress=progress)
 
         knowledge, index = cached(Path(folder), skip_bad, build) if use_cache else build()
-        return cls(knowledge, index, Messages.load().with_notices(knowledge.notices))
+        dense = load_vectors(knowledge, folder, semantic, progress)
+        calibration, path = load_calibration(folder)
+        return cls(knowledge, index, dense, calibration, Messages.load().with_notices(knowledge.notices), path)
+
+    def signals(self, question: str) -> Signals:
+        """Every retriever's scores of every passage, and the nearest out-of-scope example."""
+        tokens = self.index.question_tokens(question)
+        retrievers = {"bm25": self.index.passage_scores(tokens) if tokens else np.zeros(len(self.index.passages))}
+        information = self.index.information(set(tokens)) if tokens else 0.0
+        outside_coverage, topic_by_words = self.index.outside(tokens, information)
+        topic = topic_by_words
+        outside_dense = neighbours = None
+        if self.dense is not None:
+            (retrievers["dense_questions"], retrievers["dense_answer"], outside_dense, topic,
+             neighbours) = self.dense.signals(question)
+        return Signals(tuple(tokens), retrievers, outside_coverage, outside_dense, topic, neighbours, topic_by_words)
+
+    def fused(self, signals: Signals) -> np.ndarray:
+        return fuse(signals.retrievers, self.calibration.fusion) if signals.dense else signals.retrievers["bm25"]
+
+    def search(self, question: str, k: int = 3) -> SearchResult:
+        """The best ``k`` passages and what to do with them: answer, ask which, or refuse."""
+        signals = self.signals(question)
+        if not signals.tokens:
+            return SearchResult(question, signals.tokens, (), Refusal.EMPTY)
+        fused = self.fused(signals)
+        ranked = top(fused, k)
+        information = self.index.information(set(signals.tokens))
+        coverage = [self.index.coverage(signals.tokens, self.index.vocabulary(int(i)), information) for i in ranked]
+        best = int(ranked[0])
+        features = scope_features(signals, best, coverage[0], self.index.names_a_sibling(signals.tokens, best))
+        decision = decide(fused, ranked, features, self.calibration, signals.dense)
+        hits = tuple(Hit(self.index.passages[i], s, c) for i, s, c in zip(decision.ranked, decision.scores, coverage))
+        topic = self._topic(signals, features) if decision.outcome is Outcome.REFUSE else None
+        refusal = None
+        if decision.outcome is Outcome.REFUSE:
+            refusal = Refusal.OUT_OF_SCOPE if topic else Refusal.NO_MATCH
+        return SearchResult(question, signals.tokens, hits, refusal, decision.outcome is Outcome.CLARIFY,
+                            topic, decision.confidence)
+
+    def _topic(self, signals: Signals, features: dict[str, float]) -> Topic | None:
+        """The out-of-scope topic a refused question belongs to: its nearest example's, when that
+        example is nearer than any passage's question, or the question is about a sibling product."""
+        siblings = self.index.tokenizer.vocabulary.siblings
+        names_sibling = any(t in siblings and siblings[t] not in signals.tokens for t in signals.tokens)
+        if names_sibling and signals.outside_topic_by_words is not None:
+            return self.knowledge.topics[signals.outside_topic_by_words]  # the sibling's name decides
+        if signals.outside_topic is None:
+            return None
+        nearer = features["dense_margin"] < 0 if signals.dense else features["coverage_margin"] <= 0
+        return self.knowledge.topics[signals.outside_topic] if nearer else None
 
     def ask(self, question: str, top_k: int = 3) -> Answer:
         """Answer one question; an over-long one is answered on its first 1,000 characters."""
         question = question if isinstance(question, str) else str(question)
         shortened = len(question) > MAX_QUESTION_CHARS
         asked = question[:MAX_QUESTION_CHARS] if shortened else question
-        answer = compose(self.index.search(asked, k=top_k + SPARE_HITS), self.messages, max_results=top_k)
+        answer = compose(self.search(asked, k=top_k + SPARE_HITS), self.messages, max_results=top_k)
         if shortened:
             note = self.messages.long_question.format(limit=MAX_QUESTION_CHARS)
             answer = replace(answer, question=question, notes=(note, *answer.notes))
@@ -54,7 +151,7 @@ class FAQ:
     def more(self, question: str, shown: int, count: int = 3) -> Answer:
         """The next ``count`` passages after the ``shown`` first ones, for a "more results" button;
         refused when nothing further matches or the question itself is refused."""
-        result = self.index.search(question[:MAX_QUESTION_CHARS], k=shown + count + SPARE_HITS)
+        result = self.search(question[:MAX_QUESTION_CHARS], k=shown + count + SPARE_HITS)
         if not result.answered:
             return compose(result, self.messages)
         hits = distinct(result.hits)

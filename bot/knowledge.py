@@ -97,6 +97,7 @@ class Knowledge:
     encodings: dict[str, str] = field(default_factory=dict)
     digest: str = ""  # sha256 of every file's name and the bytes parsed: a cache key that cannot go stale
     warnings: tuple[str, ...] = ()  # what was repaired on the way (duplicate ids made unique)
+    topics: tuple[Topic, ...] = ()  # questions it does not answer (``*.unanswerable.txt``)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,6 @@ class FileLimits:
 
     def of(self, path: Path) -> int:
         return self.qa if path.name.lower().endswith(QA_SUFFIXES) else self.article
-    topics: tuple[Topic, ...] = ()
 
 
 def passage_id(source: str, headings: tuple[str, ...]) -> str:
@@ -454,6 +454,7 @@ def load_knowledge(folder: Path, skip_bad: bool = False, limits: FileLimits | No
     skipped: list[str] = []
     encodings: dict[str, str] = {}
     similar_files: list[tuple[Path, str]] = []
+    topics: list[Topic] = []
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.iterdir() if _is_knowledge_file(p)):
         try:
@@ -465,6 +466,8 @@ def load_knowledge(folder: Path, skip_bad: bool = False, limits: FileLimits | No
             name = path.name.lower()
             if name.endswith(SIMILAR_SUFFIX):
                 similar_files.append((path, text))
+            elif name.endswith(UNANSWERABLE_SUFFIX):
+                topics += read_unanswerable(path, text)
             elif name.endswith(".csv"):
                 passages += read_qa_csv(path, text)
             elif name.endswith(".jsonl"):
@@ -490,7 +493,8 @@ def load_knowledge(folder: Path, skip_bad: bool = False, limits: FileLimits | No
             skipped.append(str(error))
     if not passages:
         raise KnowledgeError(folder, "no usable passage in the knowledge folder")
-    return Knowledge(tuple(passages), tuple(notices), tuple(skipped), encodings, digest.hexdigest(), tuple(warnings))
+    return Knowledge(tuple(passages), tuple(notices), tuple(skipped), encodings, digest.hexdigest(), tuple(warnings),
+                     tuple(topics))
 
 
 def unique_ids(passages: list[Passage]) -> tuple[list[Passage], list[str]]:

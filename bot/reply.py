@@ -4,6 +4,7 @@ renderings: plain text for the console, JSON for scripts, HTML chunks for Telegr
 from __future__ import annotations
 
 import html
+import math
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,16 +14,6 @@ from .search import Hit, SearchResult
 from .text import RESOURCES
 
 TELEGRAM_LIMIT = 4096
-
-
-@dataclass(frozen=True)
-class TopicNote:
-    words: tuple[str, ...]
-    unless: tuple[str, ...]
-    note: str
-
-    def applies(self, tokens: tuple[str, ...]) -> bool:
-        return any(w in tokens for w in self.words) and not any(w in tokens for w in self.unless)
 
 
 @dataclass(frozen=True)
@@ -37,23 +28,20 @@ class Messages:
     empty_question: str
     long_question: str
     examples_heading: str
+    clarify_heading: str
     console_greeting: str
     console_help: str
     console_prompt: str
     console_goodbye: str
     examples: tuple[str, ...]
-    topic_notes: tuple[TopicNote, ...]
     refusal_notes: dict[str, str]
 
     @classmethod
     def load(cls, path: Path = RESOURCES / "messages.toml") -> "Messages":
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        notes = tuple(
-            TopicNote(tuple(n["words"]), tuple(n.get("unless", ())), n["note"]) for n in data.pop("topic_notes", [])
-        )
         data["examples"] = tuple(data["examples"])
         data["refusal_notes"] = dict(data.get("refusal_notes", {}))
-        return cls(topic_notes=notes, **data)
+        return cls(**data)
 
     def with_notices(self, notices: tuple[str, ...]) -> "Messages":
         """The full disclaimer, quoting what the knowledge's articles say of themselves."""
@@ -71,6 +59,7 @@ class Answer:
     messages: Messages
     best_score: float | None = None  # of the best passage found, shown or not (for the refusal log)
     more_available: bool = False  # further passages match (a "more results" button has something to show)
+    clarify: bool = False  # the hits are candidates: "您是想问：…"
 
     @property
     def disclaimer(self) -> str:
@@ -88,23 +77,26 @@ def distinct(hits: tuple[Hit, ...]) -> list[Hit]:
     return kept
 
 
-def compose(result: SearchResult, messages: Messages, max_results: int = 3, closeness: float = 0.85) -> Answer:
-    """Keep the best passage, and the next ones only when their score is close to it."""
+def compose(result: SearchResult, messages: Messages, max_results: int = 3, related: float = 0.1) -> Answer:
+    """Keep the best passage, and the next ones only when their fused score is near it (their
+    softmax share at least ``related`` times the best's); a clarification keeps its candidates."""
     if not result.answered:
         if not result.question.strip():
             notes: tuple[str, ...] = (messages.empty_question,)
+        elif result.topic is not None:
+            notes = (result.topic.reply,)
         else:
-            notes = tuple(n.note for n in messages.topic_notes if n.applies(result.tokens))
-            notes = notes or tuple(filter(None, [messages.refusal_notes.get(result.refusal.value)]))
+            notes = tuple(filter(None, [messages.refusal_notes.get(result.refusal.value)]))
         best = result.hits[0].score if result.hits else None
         return Answer(result.question, False, (), notes, messages, best)
     hits = distinct(result.hits)
     best = hits[0]
-    shown = [best] + [
-        hit for hit in hits[1:max_results]
-        if hit.score >= closeness * best.score and hit.coverage >= 0.5 * best.coverage
-    ]
-    return Answer(result.question, True, tuple(shown), (), messages, best.score, len(hits) > len(shown))
+    if result.clarify and len(hits) > 1:
+        shown = hits[:max_results]
+    else:
+        shown = [best] + [hit for hit in hits[1:max_results] if math.exp(hit.score - best.score) >= related]
+    return Answer(result.question, True, tuple(shown), (), messages, best.score, len(hits) > len(shown),
+                  result.clarify and len(shown) > 1)
 
 
 def to_json(answer: Answer) -> dict:
@@ -112,6 +104,7 @@ def to_json(answer: Answer) -> dict:
     return {
         "question": answer.question,
         "answered": answer.answered,
+        "clarify": answer.clarify,
         "results": [
             {
                 "id": hit.passage.id,
@@ -140,6 +133,9 @@ def render_text(answer: Answer) -> str:
     """The answer as a person reads it in a terminal."""
     if not answer.answered:
         blocks = _refusal_lines(answer)
+    elif answer.clarify:
+        blocks = [*answer.notes, answer.messages.clarify_heading + "\n" + "\n".join(
+            f"{rank}. {hit.passage.headings[-1]}" for rank, hit in enumerate(answer.hits, start=1))]
     else:
         blocks = [*answer.notes] + [
             f"【{rank}】{hit.passage.question}\n{hit.passage.answer}\n—— 来源：{hit.passage.source}"
@@ -153,6 +149,9 @@ def render_html(answer: Answer, hits: tuple[Hit, ...] | None = None) -> str:
     e = html.escape
     if not answer.answered:
         blocks = [e(line) for line in _refusal_lines(answer)]
+    elif answer.clarify and hits is None:
+        blocks = [e(note) for note in answer.notes] + [e(answer.messages.clarify_heading) + "\n" + "\n".join(
+            f"{rank}. {e(hit.passage.headings[-1])}" for rank, hit in enumerate(answer.hits, start=1))]
     else:
         blocks = [e(note) for note in answer.notes] + [
             f"<b>{e(' › '.join(hit.passage.headings[-2:]))}</b>\n{e(hit.passage.answer)}\n<i>来源：{e(hit.passage.source)}</i>"

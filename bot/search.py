@@ -1,11 +1,11 @@
-"""BM25 over passages, built once, searched many times; decides when nothing is good enough.
+"""BM25 over passages, built once, searched many times: the lexical retriever and its signals.
 
 Scores are rank-bm25's ``BM25Plus`` (idf = log((N+1)/df), always positive, so a word in half of
 a few dozen passages still counts; δ keeps long passages from being over-penalised), computed
 through postings instead of a full scan. A passage is several documents (its answer, and each
-question it answers) and scores as its best one. Refusal looks at what was matched: the share of
-the question's information (idf mass) the best passage holds, which does not depend on the
-corpus size or on raw BM25 magnitudes.
+question it answers) and scores as its best one. Coverage says what was matched: the share of
+the question's information (idf mass) a passage holds, which does not depend on the corpus size
+or on raw BM25 magnitudes; the scope decision (``bot.decision``) weighs it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .knowledge import Passage
+from .knowledge import Passage, Topic
 from .text import Tokenizer
 
 
@@ -28,6 +28,7 @@ SCORE_TYPE = np.float32  # half the memory traffic of float64; ranks agree with 
 DENSE_SHARE = 16  # a word in at least 1/16 of the documents is stored as a full row ...
 DENSE_MIN_DOCUMENTS = 4096  # ... once the corpus is large enough for that to pay
 VOCABULARIES_KEPT = 4096  # passages whose word sets are kept between questions
+UNKNOWN_WEIGHT = 0.5  # a word the knowledge lacks weighs half the rarest word: small talk or a typo as likely as the subject
 STORY_CHARS = 40  # a question this long, of several sentences, is a story ...
 _SENTENCE_END = re.compile(r"[。！？!?；;\n]+")  # ... whose last sentence is what is asked
 
@@ -37,42 +38,6 @@ class BM25Params:
     k1: float = 1.5
     b: float = 0.75
     delta: float = 1.0
-
-
-@dataclass(frozen=True)
-class AbstainRule:
-    """Answer only when the best passage holds enough of what the question is about.
-
-    Coverage is the share of the question's information (idf mass of its distinct words) that
-    the passage holds; a word the knowledge lacks weighs ``unknown_weight`` times the rarest
-    word's idf (it may be small talk or a typo as well as the real subject). A long question may
-    hold much the passage does not, so a lower coverage is enough when the matched mass is at
-    least ``min_matched`` rarest words. A question about a topic the knowledge does not cover
-    (``out_of_scope.txt``) is refused unless the passage says it answers it, or the question is long
-    (``passing_words`` words or more) and the passage covers ``passing_coverage`` of it, or it is a
-    story (``story_words`` words or more) of which the passage holds ``long_matched`` rarest words:
-    there the topic is a passing mention ("…打客服电话也说不清"); one naming only a sibling
-    product (``siblings.tsv``) is answered only by a passage whose text names the sibling too (the
-    当前交易不支持花呗 notice), with ``sibling_coverage`` and, besides the sibling's name,
-    ``sibling_matched`` rarest words matched. A question whose matched words, leaving aside the
-    words users put in every question (``generic.txt``), say less than ``vague_matched`` rarest
-    words ("借呗", "借呗分期多久") is too vague to answer. A long story matches little of itself
-    but much of a passage: ``long_matched`` rarest words at ``long_coverage`` suffice. Calibrated
-    on the dev set, the teaching halves of the labelled real questions and the odd halves of the
-    held-out sets."""
-
-    min_coverage: float = 0.5
-    weak_coverage: float = 0.15
-    min_matched: float = 1.0
-    unknown_weight: float = 0.5
-    sibling_coverage: float = 0.7
-    sibling_matched: float = 1.5
-    vague_matched: float = 0.3
-    passing_words: int = 8
-    passing_coverage: float = 0.7
-    story_words: int = 15
-    long_coverage: float = 0.08
-    long_matched: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -86,10 +51,8 @@ class Refusal(str, Enum):
     """Why a question gets no passage: the reply can say so."""
 
     EMPTY = "empty"  # nothing to search for: blank, punctuation, emoji, only filler words
-    VAGUE = "vague"  # what matched says too little ("借呗", "借呗分期多久")
-    FOREIGN_TOPIC = "foreign_topic"  # a topic this knowledge does not cover (利息, 开通, …)
-    SIBLING = "sibling"  # about 花呗 alone; the articles mention it only in passing
-    NO_MATCH = "no_match"  # too little of the question is in any passage
+    OUT_OF_SCOPE = "out_of_scope"  # nearest to questions this knowledge does not answer (a topic)
+    NO_MATCH = "no_match"  # nothing in the knowledge is near enough
 
 
 @dataclass(frozen=True)
@@ -98,6 +61,9 @@ class SearchResult:
     tokens: tuple[str, ...]
     hits: tuple[Hit, ...]
     refusal: Refusal | None
+    clarify: bool = False  # the hits are candidates to choose from ("您是想问：…")
+    topic: Topic | None = None  # the out-of-scope topic the question is nearest to, if any
+    confidence: float = 0.0  # P(answerable), as the scope decision saw it
 
     @property
     def answered(self) -> bool:
@@ -188,20 +154,21 @@ class Index:
     """The searchable form of a knowledge folder's passages.
 
     Ranking: BM25Plus over all documents; a passage scores as its best document, an answer-text
-    match weighing ``answer_weight`` times a question match. Refusal: see ``AbstainRule``."""
+    match weighing ``answer_weight`` times a question match. Beside it, the questions this
+    knowledge does not answer (``topics``) as documents of their own: how much of a question the
+    nearest of them holds is a signal of the scope decision."""
 
     def __init__(
         self,
         passages: Sequence[Passage],
+        topics: Sequence[Topic] = (),
         tokenizer: Tokenizer | None = None,
         params: BM25Params = BM25Params(),
-        rule: AbstainRule = AbstainRule(),
         answer_weight: float = 1.15,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.passages = tuple(passages)
         self.tokenizer = tokenizer or Tokenizer()
-        self.rule = rule
         self.answer_weight = answer_weight
         per_passage = []
         for number, passage in enumerate(self.passages):
@@ -224,8 +191,12 @@ class Index:
         self._offsets = np.cumsum([0] + [len(d) for d in documents])
         self._tokens = np.fromiter((number[t] for d in documents for t in d), dtype=np.int32, count=int(self._offsets[-1]))
         self.rarest_idf = math.log(self.engine.size + 1)  # BM25Plus idf of a word found once
-        self.unknown_weight = rule.unknown_weight * self.rarest_idf
-        self.out_of_scope = self.tokenizer.vocabulary.out_of_scope
+        self.unknown_weight = UNKNOWN_WEIGHT * self.rarest_idf
+        outside = [(n, tuple(self.tokenizer.tokens(q))) for n, topic in enumerate(topics) for q in topic.questions]
+        outside = [(n, words) for n, words in outside if words]
+        self._outside_topic = np.array([n for n, _ in outside], dtype=np.int32)
+        self._outside_words = [frozenset(words) for _, words in outside]
+        self._outside_engine = BM25Plus([words for _, words in outside]) if outside else None
         self._vocabularies: dict[tuple[str, int], frozenset[str]] = {}
 
     def __getstate__(self) -> dict:
@@ -328,42 +299,24 @@ class Index:
                 return list(ranked.items())
             wanted = min(len(matched), wanted * 4)
 
-    def _foreign(self, token: str, question: set[str], passage: int) -> bool:
-        """A topic the knowledge does not cover: out of scope unless the passage is about it (its
-        headings name it; mentions in its answer or similar questions do not count) or the question
-        holds one of the topic's exception words (逾期 is covered where the quota went missing)."""
-        if token not in self.out_of_scope or question & self.out_of_scope[token]:
-            return False
-        return token not in self.headings(passage)
-
-    def _rarest_words(self, words: set[str]) -> float:
-        """How much ``words`` say, in units of the rarest word's idf."""
-        return sum(self.weight(t) for t in words) / self.rarest_idf
-
-    def refusal(self, tokens: Sequence[str], passage: int, information: float | None = None) -> Refusal | None:
-        """Why the best passage does not answer the question (see ``AbstainRule``), or None."""
-        rule, vocabulary = self.rule, self.vocabulary(passage)
-        unique = set(tokens)
-        coverage = self.coverage(unique, vocabulary, information)
-        matched = self._rarest_words(unique & vocabulary)
-        passing = ((len(unique) >= rule.passing_words and coverage >= rule.passing_coverage)
-                   or (len(unique) >= rule.story_words and matched >= rule.long_matched))
-        if not passing and any(self._foreign(t, unique, passage) for t in unique):
-            return Refusal.FOREIGN_TOPIC
+    def names_a_sibling(self, tokens: Sequence[str], passage: int) -> bool:
+        """Whether the question names only a sibling product (``siblings.tsv``: 花呗 without 借呗)
+        that the passage's text never speaks of: e5 sees 花呗 and 借呗 as near, a user does not."""
         siblings = self.tokenizer.vocabulary.siblings
+        unique = set(tokens)
         named = {t for t in unique if t in siblings and siblings[t] not in unique}
-        if named:  # only a passage that itself speaks of the sibling, and only on a close match
-            if (not named <= self.answer_words(passage) or coverage < rule.sibling_coverage
-                    or self._rarest_words((unique - named) & vocabulary) < rule.sibling_matched):
-                return Refusal.SIBLING
-        if self._rarest_words(unique & vocabulary - self.tokenizer.vocabulary.generic) < rule.vague_matched:
-            return Refusal.VAGUE
-        if len(unique & vocabulary) < min(2, len(unique)):
-            return Refusal.NO_MATCH  # one coincidental word is not a match
-        if (coverage >= rule.min_coverage or (coverage >= rule.weak_coverage and matched >= rule.min_matched)
-                or (coverage >= rule.long_coverage and matched >= rule.long_matched)):
-            return None
-        return Refusal.NO_MATCH
+        return bool(named) and not named <= self.answer_words(passage)
+
+    def outside(self, tokens: Sequence[str], information: float) -> tuple[float, int | None]:
+        """How much of the question the nearest question this knowledge does not answer holds
+        (coverage, as for passages), and that question's topic number."""
+        if self._outside_engine is None or not tokens:
+            return 0.0, None
+        ranked = self._outside_engine.top(tokens, 1)
+        if not ranked or ranked[0][1] <= self._outside_engine.base(tokens):
+            return 0.0, None  # no word in common
+        nearest = ranked[0][0]
+        return self.coverage(tokens, self._outside_words[nearest], information), int(self._outside_topic[nearest])
 
     def question_tokens(self, question: str) -> tuple[str, ...]:
         """A question's tokens; in a story the last sentence, where people put what they ask
@@ -374,14 +327,3 @@ class Index:
             if len(sentences) > 1:
                 tokens += self.tokenizer.tokens(sentences[-1])
         return tuple(tokens)
-
-    def search(self, question: str, k: int = 3) -> SearchResult:
-        tokens = self.question_tokens(question)
-        if not tokens:
-            return SearchResult(question, tokens, (), Refusal.EMPTY)
-        ranked = self.top(tokens, k)
-        information = self.information(set(tokens))
-        hits = tuple(
-            Hit(self.passages[i], score, self.coverage(tokens, self.vocabulary(i), information)) for i, score in ranked
-        )
-        return SearchResult(question, tokens, hits, self.refusal(tokens, ranked[0][0], information))

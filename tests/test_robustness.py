@@ -1,6 +1,7 @@
 """Any input gets an answer and loses nothing: property tests, every real question, huge files."""
 
 import json
+import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -68,10 +69,15 @@ def _real_questions() -> list[str]:
 
 
 @pytest.mark.skipif(not (SHARED / "data" / "atec").exists(), reason="shared real-user data absent")
-def test_every_real_user_question_goes_through_batch_mode_in_one_process():
+@pytest.mark.parametrize("mode, sample", [("--lexical", None), ("--top-k=3", 1500)])
+def test_every_real_user_question_goes_through_batch_mode_in_one_process(mode, sample):
+    """All 127,000 on words alone (the encoder would take a quarter of an hour on 2 cores); a
+    fixed sample of them with the encoder."""
     questions = _real_questions()
     assert len(questions) > 100_000
-    result = run_faqbot("ask", "--json", "-", stdin="\n".join(questions) + "\n", timeout=3600)
+    if sample:
+        questions = random.Random(7).sample(questions, sample)
+    result = run_faqbot("ask", "--json", mode, "-", stdin="\n".join(questions) + "\n", timeout=3600)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout.splitlines()
     assert len(out) == len(questions)
