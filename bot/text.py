@@ -27,11 +27,15 @@ _ENGLISH_WORD = re.compile(r"[a-z]{3,}")
 _INFLECTIONS = (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"))
 _REPEATS = re.compile(r"(\D)\1{2,}")
 _URL = re.compile(r"https?://\S+|www\.\S+")
-_NUMBER = re.compile(
-    r"\*{2,}|\d+(?:\.\d+)?"
-    r"|[零一二两三四五六七八九十百千万亿]*[十百千万亿][零一二两三四五六七八九十百千万亿]*"
-    r"|[零一二两三四五六七八九十]+(?=个月|个|期|天|年|月|日|号|次|笔|元|块|岁|周|小时|分钟)"
-)
+# Numbers: masked digits (***), digits, and a run of Chinese numerals that holds a unit (十百千万亿)
+# or is followed by a measure word. A run is taken whole, once (possessive), and judged after:
+# a pattern that looked for the unit inside the run would try every start of a long run of 一二….
+_NUMBER = re.compile(r"\*{2,}|\d++(?:\.\d+)?|(?P<run>[零一二两三四五六七八九十百千万亿]++)")
+_NUMERAL_UNIT = re.compile(r"[十百千万亿]")
+_MEASURE_WORD = re.compile(r"个月|个|期|天|年|月|日|号|次|笔|元|块|岁|周|小时|分钟")
+MAX_EXPANSION = 1000  # characters normalisation may add to a text (NFKC makes one U+FDFA eighteen)
+MAX_QUESTION_CHARS = 1000  # of a question, once normalised
+MAX_QUESTION_TOKENS = 300  # of a question
 _WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
 # "怎么" asks how (怎么提额) or, followed by a change or a negation, why (额度怎么没了, 怎么降了):
 # the articles explain problems, so the two must not look alike once "怎么" is dropped as a stop word.
@@ -123,7 +127,8 @@ class Tokenizer:
     def normalise(self, text: str) -> str:
         """Canonical surface form: NFKC, lower case, Simplified, typos fixed, English glossed."""
         text = text.encode("utf-8", errors="ignore").decode("utf-8")  # lone surrogates cannot be text
-        text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text).lower())
+        text = unicodedata.normalize("NFKC", text)[:len(text) + MAX_EXPANSION]
+        text = _CONTROL.sub(" ", text.lower())
         text = _URL.sub(" ", self._converter.convert(text))
         if self._typo_pattern:
             text = self._typo_pattern.sub(lambda m: self.vocabulary.typos[m.group(0)], text)
@@ -132,7 +137,7 @@ class Tokenizer:
             text = _ENGLISH_WORD.sub(lambda m: self._base_form(m.group(0)), text)
             text = self._glossary_pattern.sub(lambda m: f" {self.vocabulary.glossary[m.group(0)]} ", text)
         text = _REPEATS.sub(r"\1", text)  # "啊啊啊啊", "？？？？" → one
-        return _NUMBER.sub(" 0 ", text)  # masked (***) and real numbers alike: one neutral number
+        return _NUMBER.sub(_number_mask, text)  # masked (***) and real numbers alike: one neutral number
 
     def _base_form(self, word: str) -> str:
         """An inflected English word as the glossary lists it (limits → limit, failed → fail),
@@ -147,9 +152,20 @@ class Tokenizer:
 
     def tokens(self, text: str) -> list[str]:
         """Retrieval tokens of any text, in order, repeats kept (BM25 counts them)."""
+        return self._tokens_of(self.normalise(text))
+
+    def question_tokens(self, text: str) -> list[str]:
+        """A question's tokens, at bounded cost whatever it holds: its normalised text cut at
+        ``MAX_QUESTION_CHARS``, its tokens at ``MAX_QUESTION_TOKENS`` (the kind of question kept)."""
+        normalised = self.normalise(text[:4 * MAX_QUESTION_CHARS])[:MAX_QUESTION_CHARS]
+        return self._tokens_of(normalised, MAX_QUESTION_TOKENS)
+
+    def _tokens_of(self, text: str, limit: int | None = None) -> list[str]:
+        """The tokens of normalised ``text``, at most ``limit`` words' worth (and the kind of question)."""
         out: list[str] = []
-        text = self.normalise(text)
         for word in self._jieba.cut(text, HMM=False):
+            if limit is not None and len(out) >= limit:
+                break
             word = word.strip()
             if not word or word.isdigit() or not _WORDLIKE.search(word) or (len(word) == 1 and word.isascii()):
                 continue
@@ -159,6 +175,7 @@ class Tokenizer:
             if word not in self.vocabulary.synonyms:
                 for part in self._parts(word):
                     out += self._canonical(part)
+        out = out if limit is None else out[:limit]
         return out + self._asked(text, out)
 
     @staticmethod
@@ -183,6 +200,15 @@ class Tokenizer:
             if len(word) > size:
                 parts += [word[i:i + size] for i in range(len(word) - size + 1) if known.get(word[i:i + size])]
         return parts
+
+
+def _number_mask(match: re.Match[str]) -> str:
+    """A number as one neutral token; a run of numerals only when it holds a unit or a measure
+    word follows it (一二 alone is no number: 一一对应)."""
+    run = match.group("run")
+    if run is None or _NUMERAL_UNIT.search(run) or _MEASURE_WORD.match(match.string, match.end()):
+        return " 0 "
+    return run
 
 
 def _alternation(words: Iterable[str], outside: str = "") -> re.Pattern[str] | None:

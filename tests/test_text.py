@@ -1,8 +1,11 @@
 """One tokeniser for passages and questions, robust to how people type."""
 
+import random
+import re
+
 import pytest
 
-from bot.text import HOW_TO, WHY, Tokenizer
+from bot.text import HOW_TO, MAX_EXPANSION, MAX_QUESTION_TOKENS, WHY, Tokenizer, _NUMBER, _number_mask
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +91,37 @@ def test_a_stop_word_lends_none_of_its_parts(tokenizer):
 @pytest.mark.parametrize("text", ["", "   ", "？？！！", "🤔💸❓❓", "的了吗呢", "\x00\x1b[31m", "\ud800"])
 def test_empty_or_meaningless_text_gives_no_tokens(tokenizer, text):
     assert tokenizer.tokens(text) == []
+
+
+OLD_NUMBER = re.compile(  # the definition (and the old pattern, quadratic on a long run of 一二…)
+    r"\*{2,}|\d+(?:\.\d+)?"
+    r"|[零一二两三四五六七八九十百千万亿]*[十百千万亿][零一二两三四五六七八九十百千万亿]*"
+    r"|[零一二两三四五六七八九十]+(?=个月|个|期|天|年|月|日|号|次|笔|元|块|岁|周|小时|分钟)"
+)
+
+
+def test_numbers_are_masked_as_they_always_were():
+    rng = random.Random(12)
+    alphabet = "零一二两三四五六七八九十百千万亿个月期天年日号次笔元块岁周小时分钟*19.借呗 "
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert _NUMBER.sub(_number_mask, text) == OLD_NUMBER.sub(" 0 ", text), text
+
+
+def test_a_long_run_of_numerals_is_read_in_one_pass(tokenizer):
+    # 100,000 numerals: one pass takes milliseconds; the old pattern tried every start (minutes)
+    assert tokenizer.normalise("一二" * 50_000 + "个月") == " 0 个月"
+    assert tokenizer.normalise("借呗" + "一二" * 50_000) == "借呗" + "一二" * 50_000
+
+
+def test_normalisation_never_grows_a_text_by_more_than_a_thousand_characters(tokenizer):
+    assert len(tokenizer.normalise("\ufdfa")) == 18  # NFKC: one character, eighteen
+    assert len(tokenizer.normalise("\ufdfa" * 1000)) <= 1000 + MAX_EXPANSION
+
+
+def test_a_question_has_a_bounded_number_of_tokens_whatever_it_holds(tokenizer):
+    for question in ("\ufdfa" * 1000, "借呗额度" * 5000, " ".join(f"w{n}" for n in range(5000)), "借呗" * 20_000):
+        assert len(tokenizer.question_tokens(question)) <= MAX_QUESTION_TOKENS + 1
+    asked = "借呗升级失败怎么办"
+    assert tokenizer.question_tokens(asked) == tokenizer.tokens(asked)
+    assert tokenizer.question_tokens("借呗额度怎么没了" + "啊" * 5000)[-1] == WHY
