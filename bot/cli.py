@@ -175,7 +175,8 @@ def _ask_lines(faq, top_k: int) -> int:
 
 def _table(figures: dict) -> str:
     keys = ["answerable", "out_of_scope", "hit@1", "hit@3", "mrr", "correct_abstention", "false_abstention"]
-    rows = [f"{'set':<28}" + "".join(f"{k:>19}" for k in keys)]
+    width = max(len(name) for name in figures) + 2
+    rows = [f"{'set':<{width}}" + "".join(f"{k:>19}" for k in keys)]
     for name, metrics in figures.items():
-        rows.append(f"{name:<28}" + "".join(f"{'-' if metrics[k] is None else metrics[k]:>19}" for k in keys))
+        rows.append(f"{name:<{width}}" + "".join(f"{'-' if metrics[k] is None else metrics[k]:>19}" for k in keys))
     return "\n".join(rows)

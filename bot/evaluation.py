@@ -222,6 +222,32 @@ def report(faq, files: list[Path]) -> dict[str, dict]:
     for name, cases in sets:
         overall, by_style = evaluate(cases, lambda q: faq.ask(q, 3))
         if len(by_style) > 1:
-            figures.update({f"  {name} {style}": m.as_dict() for style, m in sorted(by_style.items())})
+            figures.update({f"{name} · {style}": m.as_dict() for style, m in sorted(by_style.items())})
+        figures.update({f"{name} · ranked by {retriever} alone": m.as_dict()
+                        for retriever, m in rankings(faq, cases).items()})
         figures[name] = overall.as_dict()
     return figures
+
+
+def rankings(faq, cases: Iterable[Case]) -> dict[str, Metrics]:
+    """hit@k and MRR of each retriever alone and of their fusion, answering every answerable
+    question (no refusal): what each ranking is worth by itself."""
+    from .decision import top
+
+    metrics: dict[str, Metrics] = defaultdict(Metrics)
+    for case in cases:
+        if not case.answerable:
+            continue
+        signals = faq.signals(case.question)
+        correct = correct_passages(case, faq.index.passages)
+        scores = {**signals.retrievers, "fusion": faq.fused(signals)} if signals.dense else dict(signals.retrievers)
+        for retriever, values in scores.items():
+            m = metrics[retriever]
+            m.answerable += 1
+            ranked = [int(i) for i in top(values, 3)] if signals.tokens or retriever != "bm25" else []
+            rank = next((r for r, i in enumerate(ranked, start=1) if i in correct), None)
+            if rank:
+                m.hit1 += rank == 1
+                m.hit3 += 1
+                m.reciprocal_rank += 1 / rank
+    return dict(metrics)

@@ -77,7 +77,7 @@ def distinct(hits: tuple[Hit, ...]) -> list[Hit]:
     return kept
 
 
-def compose(result: SearchResult, messages: Messages, max_results: int = 3, related: float = 0.1) -> Answer:
+def compose(result: SearchResult, messages: Messages, max_results: int = 3, related: float = 0.02) -> Answer:
     """Keep the best passage, and the next ones only when their fused score is near it (their
     softmax share at least ``related`` times the best's); a clarification keeps its candidates."""
     if not result.answered:

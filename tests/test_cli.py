@@ -12,7 +12,7 @@ import pytest
 
 from conftest import KNOWLEDGE, ROOT, SHARED, run_faqbot
 
-CONTRACT_KEYS = {"question", "answered", "results", "disclaimer"}
+CONTRACT_KEYS = {"question", "answered", "clarify", "results", "disclaimer"}
 RESULT_KEYS = {"id", "question", "answer", "source", "score"}
 
 
