@@ -47,7 +47,7 @@ def test_batch_mode_one_json_line_per_input_line_whatever_comes_in():
     assert len(out) == len(lines) + 1
     for line in out:
         answer = json.loads(line)
-        assert set(answer) == {"question", "answered", "results", "disclaimer"}
+        assert set(answer) == {"question", "answered", "clarify", "results", "disclaimer"}
 
 
 def _real_questions() -> list[str]:
