@@ -15,13 +15,21 @@ what was sent, so when Telegram did carry out a sendMessage whose answer then go
 shows that reply twice. A repeated answer is visible and harmless; a question silently left
 unanswered is not.
 
+Fair service. Each chat has a token bucket (``FAQBOT_CHAT_LIMIT``, default 5 questions in 10 s):
+past it, the chat hears one polite "slow down" per burst and the rest is dropped and counted
+(/stats), never queued. Answers are computed in worker threads, so polling and sending never wait
+on a question; on SIGINT/SIGTERM questions are still computed for ``STOP_GRACE`` seconds, then the
+rest is dropped (and counted in the last log line), while every answer computed is still sent: a
+stop takes a few seconds whatever is queued.
+
 Privacy. Chats appear in logs and in the question log only as salted hashes (``bot.feedback``);
 user names and ids never; the token and the webhook secret are blanked out of every log line.
 
 Environment: ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_API_BASE``, ``FAQBOT_WEBHOOK_SECRET`` (webhook mode),
 ``FAQBOT_ADMINS`` (user ids allowed /reload and /stats), ``FAQBOT_SEND_RATE`` (messages a second the
 bot allows itself: default 30, Telegram's limit; 0 for no pacing, for a local test server),
-``FAQBOT_LOG_DIR`` (the question log and its salt)."""
+``FAQBOT_CHAT_LIMIT`` (questions per seconds from one chat, "5/10"; 0 for none), ``FAQBOT_LOG_DIR``
+(the question log and its salt)."""
 
 from __future__ import annotations
 
@@ -33,9 +41,13 @@ import os
 import re
 import signal
 import sys
+import threading
+import time
 import tomllib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import Enum
 from typing import Awaitable, Callable, TypeVar
 from urllib.parse import urlsplit
 
@@ -66,6 +78,9 @@ RATE_LIMIT_RETRIES = 3  # 429 "retry after N" answers waited out by AIORateLimit
 SEND_RATE = 30.0  # messages a second, Telegram's limit for a bot
 MAX_SHOWN = 50  # "more results" stops here, whatever a button says
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGHUP is not one: it reloads the knowledge
+WORKERS = min(4, os.cpu_count() or 1)  # threads that compute answers, off the event loop
+FORGET_AFTER = 10_000  # chats' buckets kept before the full ones are forgotten
+STOP_GRACE = 2.0  # s after SIGINT/SIGTERM during which questions are still computed (then dropped)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 T = TypeVar("T")
 
@@ -104,6 +119,7 @@ def run(settings: Settings, webhook_url: str | None = None, listen: str | None =
         webhook = webhook_from(webhook_url, listen, port, os.environ.get("FAQBOT_WEBHOOK_SECRET", ""))
         admins = admin_ids(os.environ.get("FAQBOT_ADMINS", ""))
         rate = send_rate(os.environ.get("FAQBOT_SEND_RATE", ""))
+        limit = chat_limit(os.environ.get("FAQBOT_CHAT_LIMIT", ""))
         log_limits()
     except ValueError as error:
         return _fail(str(error), 2)
@@ -123,7 +139,7 @@ def run(settings: Settings, webhook_url: str | None = None, listen: str | None =
     for skipped in faq.knowledge.skipped:
         print(f"faqbot: skipped {skipped}", file=sys.stderr)
     application = build_application(token, faq, settings, questions, admins,
-                                    os.environ.get("TELEGRAM_API_BASE") or None, rate)
+                                    os.environ.get("TELEGRAM_API_BASE") or None, rate, limit)
     try:
         serve(application, webhook)
     except InvalidToken:
@@ -133,7 +149,9 @@ def run(settings: Settings, webhook_url: str | None = None, listen: str | None =
         return _fail(f"cannot start the bot: {redact(str(error), token)}", 1)
     except OSError as error:  # the webhook's port is taken, or its address not this machine's
         return _fail(f"cannot listen for the webhook: {error.strerror or error}", 1)
-    log.info("stopped")
+    counts = application.bot_data["counts"]
+    log.info("stopped (%d questions dropped over a chat's limit, %d not yet answered at the stop)",
+             counts["dropped"], counts["dropped at stop"])
     return 0
 
 
@@ -209,6 +227,124 @@ def send_rate(text: str) -> float:
     return rate
 
 
+def chat_limit(text: str) -> ChatLimit | None:
+    """FAQBOT_CHAT_LIMIT: "questions/seconds" one chat may ask (default 5/10); 0 turns it off."""
+    text = text.strip()
+    if not text:
+        return ChatLimit()
+    if text in ("0", "off"):
+        return None
+    questions, slash, seconds = text.partition("/")
+    try:
+        limit = ChatLimit(int(questions), float(seconds))
+        if not slash or limit.questions < 1 or not 0 < limit.seconds < float("inf"):
+            raise ValueError
+    except ValueError:
+        raise ValueError("FAQBOT_CHAT_LIMIT must be questions/seconds, e.g. 5/10 (0: no limit)") from None
+    return limit
+
+
+# --- fair service ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChatLimit:
+    """At most ``questions`` at once from one chat, and one more every ``seconds / questions``."""
+
+    questions: int = 5
+    seconds: float = 10.0
+
+
+class Verdict(Enum):
+    ANSWER = "answer"
+    SLOW_DOWN = "slow down"  # the first message over the limit in a burst: told once
+    DROP = "drop"  # the rest of the burst: dropped without a word
+
+
+class Buckets:
+    """A token bucket per chat. A burst ends when the chat's bucket has filled up again; a full
+    bucket is forgotten, so memory holds only the chats asking right now."""
+
+    def __init__(self, limit: ChatLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.clock = limit, clock
+        self._chats: dict[int, tuple[float, float, bool]] = {}  # chat → (tokens, when, told)
+        self._lock = threading.Lock()
+
+    def take(self, chat: int) -> Verdict:
+        with self._lock:
+            now = self.clock()
+            tokens, told = self._tokens(chat, now)
+            if tokens >= 1:
+                self._chats[chat] = (tokens - 1, now, told)
+                return Verdict.ANSWER
+            self._chats[chat] = (tokens, now, True)
+            return Verdict.DROP if told else Verdict.SLOW_DOWN
+
+    def _tokens(self, chat: int, now: float) -> tuple[float, bool]:
+        """The chat's tokens now, and whether it was told in the burst still going on."""
+        full = float(self.limit.questions)
+        tokens, when, told = self._chats.get(chat, (full, now, False))
+        tokens = min(full, tokens + (now - when) * full / self.limit.seconds)
+        if len(self._chats) > FORGET_AFTER:
+            self._forget(now)
+        return tokens, told and tokens < full
+
+    def _forget(self, now: float) -> None:
+        full, rate = float(self.limit.questions), self.limit.questions / self.limit.seconds
+        self._chats = {chat: state for chat, state in self._chats.items() if state[0] + (now - state[1]) * rate < full}
+
+
+async def admitted(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Whether the update's chat is within its limit. The first message over it hears "slow
+    down" (a button press sees it as a note); the rest of the burst is dropped and counted."""
+    buckets: Buckets | None = context.bot_data["buckets"]
+    chat = update.effective_chat
+    if buckets is None or chat is None:
+        return True
+    verdict = buckets.take(chat.id)
+    if verdict is Verdict.ANSWER:
+        return True
+    context.bot_data["counts"]["dropped"] += 1
+    if verdict is Verdict.SLOW_DOWN:
+        log.info("chat %s is over its limit; its messages are dropped until it slows down", pseudonym(context, chat.id))
+        if update.callback_query:
+            await with_retries(lambda: update.callback_query.answer(TEXTS["slow_down"]))
+        elif update.message:
+            await reply_text(update, context, TEXTS["slow_down"])
+    return False
+
+
+class Stopping:
+    """Set by SIGINT/SIGTERM: from ``STOP_GRACE`` seconds later on, work not yet started is dropped."""
+
+    def __init__(self, grace: float = STOP_GRACE) -> None:
+        self.grace = grace
+        self._since: float | None = None
+
+    def begin(self) -> None:
+        self._since = time.monotonic()
+
+    def is_set(self) -> bool:
+        return self._since is not None
+
+    def expired(self) -> bool:
+        return self._since is not None and time.monotonic() - self._since >= self.grace
+
+
+async def compute(context: ContextTypes.DEFAULT_TYPE, work: Callable[[], T]) -> T | None:
+    """``work()`` (ranking, the encoder) in a worker thread, so that polling and sending go on
+    meanwhile; None (counted) when the bot is stopping and its grace was over before it started."""
+    data = context.bot_data
+    stopping: Stopping = data["stopping"]
+
+    def job() -> T | None:
+        return None if stopping.expired() else work()
+
+    result = await asyncio.get_running_loop().run_in_executor(data["workers"], job)
+    if result is None and stopping.is_set():
+        data["counts"]["dropped at stop"] += 1
+    return result
+
+
 # --- logging ---------------------------------------------------------------------------------
 
 class RedactingFormatter(logging.Formatter):
@@ -257,17 +393,19 @@ def pseudonym(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None) -> str:
 
 def build_application(token: str, faq: FAQ, settings: Settings, questions: QuestionLog,
                       admins: frozenset[int] = frozenset(), base_url: str | None = None,
-                      rate: float = SEND_RATE) -> Application:
+                      rate: float = SEND_RATE, limit: ChatLimit | None = ChatLimit()) -> Application:
     """The whole bot: its state, handlers in the order a user meets them (the administrators'
     before the catch-all for unknown commands), the rate limiter, the error handler."""
     builder = (ApplicationBuilder().token(token)
                .rate_limiter(AIORateLimiter(overall_max_rate=rate, max_retries=RATE_LIMIT_RETRIES))
-               .concurrent_updates(True).post_init(on_start))
+               .concurrent_updates(True).post_init(on_start).post_shutdown(on_shutdown))
     if base_url:
         builder = builder.base_url(base_url)
     application = builder.build()
     application.bot_data.update(faq=faq, button_ids=button_ids(faq), settings=settings, questions=questions,
-                                counts=Counter(), reload_lock=asyncio.Lock())
+                                counts=Counter(), reload_lock=asyncio.Lock(), buckets=limit and Buckets(limit),
+                                workers=ThreadPoolExecutor(WORKERS, thread_name_prefix="faqbot-answer"),
+                                stopping=Stopping())
     new = filters.UpdateType.MESSAGE  # edited messages never get a second answer
     admin = filters.User(user_id=admins)  # no administrators: matches nobody
     application.add_handler(CommandHandler("start", start, filters=new))
@@ -293,9 +431,23 @@ async def on_start(application: Application) -> None:
         await with_retries(lambda: application.bot.set_my_commands(COMMANDS), patience=MENU_PATIENCE)
     except TelegramError as error:
         log.warning("could not set the command menu: %s", error)
-    asyncio.get_running_loop().add_signal_handler(
-        signal.SIGHUP, lambda: application.create_task(reload_knowledge(application)))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, lambda: application.create_task(reload_knowledge(application)))
+    for stop_signal in STOP_SIGNALS:
+        loop.add_signal_handler(stop_signal, _stop, application.bot_data["stopping"])
     log.info("@%s serving %s", application.bot.username, _size_line(application.bot_data["faq"]))
+
+
+def _stop(stopping: Stopping) -> None:
+    """SIGINT/SIGTERM: questions not computed within the grace are dropped, so that the stop waits
+    only for answers computed by then to be sent; then python-telegram-bot's own stop."""
+    stopping.begin()
+    raise SystemExit
+
+
+async def on_shutdown(application: Application) -> None:
+    """The worker threads let go (none is busy by now)."""
+    application.bot_data["workers"].shutdown(wait=False, cancel_futures=True)
 
 
 async def reload_knowledge(application: Application) -> str:
@@ -319,6 +471,8 @@ async def reload_knowledge(application: Application) -> str:
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: a greeting, what the bot knows, and three example questions as buttons."""
+    if not await admitted(update, context):
+        return
     faq: FAQ = context.bot_data["faq"]
     e = html.escape
     titles = [title or file for title, file, _count in _sources(faq)]
@@ -333,6 +487,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: how to ask in a private chat and in a group, and the commands."""
+    if not await admitted(update, context):
+        return
     faq: FAQ = context.bot_data["faq"]
     text = TEXTS["help"].format(example=html.escape(_example(faq)),
                                 username=html.escape(context.bot.username or ""))
@@ -342,6 +498,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/about: the knowledge sources and the full disclaimer (which quotes the articles' own notice)."""
+    if not await admitted(update, context):
+        return
     faq: FAQ = context.bot_data["faq"]
     e = html.escape
     sources = [TEXTS["source_line" if title else "source_line_untitled"].format(title=title, file=file, passages=count)
@@ -365,12 +523,14 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """/stats (administrators only): what the bot knows, and the questions answered and refused since start."""
     counts: Counter = context.bot_data["counts"]
     await reply_text(update, context, TEXTS["stats"].format(**_size(context.bot_data["faq"]),
-                                                            answered=counts["answered"], refused=counts["refused"]))
+                                                            answered=counts["answered"], refused=counts["refused"],
+                                                            dropped=counts["dropped"]))
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A command the bot does not have, or one for administrators only (private chat): a pointer to /help."""
-    await reply_text(update, context, TEXTS["unknown_command"])
+    if await admitted(update, context):
+        await reply_text(update, context, TEXTS["unknown_command"])
 
 
 async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -389,7 +549,8 @@ async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.message
     if message.chat.type != ChatType.PRIVATE and not addressed_to_bot(message, context.bot.id, context.bot.username):
         return
-    await reply_text(update, context, TEXTS["text_only"].format(example=_example(context.bot_data["faq"])))
+    if await admitted(update, context):
+        await reply_text(update, context, TEXTS["text_only"].format(example=_example(context.bot_data["faq"])))
 
 
 async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -397,6 +558,8 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     older version, a forged or empty one) gets a quiet "expired" note and is never logged."""
     query = update.callback_query
     data = context.bot_data
+    if not await admitted(update, context):
+        return
     press = parse_button(query.data, data["button_ids"], len(data["faq"].messages.examples))
     if press is None:
         await with_retries(lambda: query.answer(TEXTS["button_expired"]))
@@ -429,8 +592,11 @@ async def more_results(update: Update, context: ContextTypes.DEFAULT_TYPE, press
     if not question:
         await with_retries(lambda: query.answer(TEXTS["button_expired"]))
         return
-    extra = faq.more(question, shown, count=context.bot_data["settings"].top_k)
-    if extra is None or not extra.answered:
+    top_k = context.bot_data["settings"].top_k
+    extra = await compute(context, lambda: faq.more(question, shown, count=top_k))
+    if extra is None:  # the bot is stopping
+        return
+    if not extra.answered:
         await with_retries(lambda: query.answer(TEXTS["no_more"]))
         return
     await with_retries(lambda: query.answer())
@@ -444,8 +610,11 @@ async def example_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE, pr
     if not isinstance(query.message, Message):
         await with_retries(lambda: query.answer(TEXTS["button_expired"]))
         return
+    top_k = context.bot_data["settings"].top_k
+    answer = await compute(context, lambda: faq.ask(faq.messages.examples[press.example], top_k))
+    if answer is None:
+        return
     await with_retries(lambda: query.answer())
-    answer = faq.ask(faq.messages.examples[press.example], context.bot_data["settings"].top_k)
     await send_answer(context, query.message.chat.id, answer, query.message.message_id, example=press.example)
 
 
@@ -482,6 +651,8 @@ async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     maintainer's log."""
     message = update.message
     faq: FAQ = context.bot_data["faq"]
+    if not await admitted(update, context):
+        return
     question = question_of(message, context.bot.username)
     replied = message.reply_to_message
     if not question and replied and replied.from_user and replied.from_user.id != context.bot.id:
@@ -489,7 +660,10 @@ async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not question:
         await reply_text(update, context, faq.messages.empty_question)
         return
-    answer = faq.ask(question, context.bot_data["settings"].top_k)
+    top_k = context.bot_data["settings"].top_k
+    answer = await compute(context, lambda: faq.ask(question, top_k))
+    if answer is None:  # the bot is stopping
+        return
     context.bot_data["counts"]["answered" if answer.answered else "refused"] += 1
     if not answer.answered:
         note_question(context, "refused", message.chat_id, question, answer.best_score, [])

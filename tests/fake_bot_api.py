@@ -239,6 +239,11 @@ class FakeBotAPI:
             self._messages[(chat_id, message["message_id"])] = message
         return message
 
+    def unconfirmed(self) -> list[dict]:
+        """Updates the bot has not confirmed (by asking past them): Telegram would hand them out again."""
+        with self._lock:
+            return list(self._updates)
+
     def message(self, chat_id: int, message_id: int) -> dict:
         with self._lock:
             return self._messages[(chat_id, message_id)]

@@ -50,7 +50,8 @@ def knowledge(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def bot(api, knowledge, tmp_path_factory):
     process = BotProcess(tmp_path_factory.mktemp("bot"), TOKEN, api.base_url,
-                         FAQBOT_ADMINS=f"{ADMIN + 1}, {ADMIN}", FAQBOT_KNOWLEDGE=str(knowledge))
+                         FAQBOT_ADMINS=f"{ADMIN + 1}, {ADMIN}", FAQBOT_KNOWLEDGE=str(knowledge),
+                         FAQBOT_CHAT_LIMIT="0")  # these stories ask fast; test_telegram_fairness limits
     yield process.wait_until_serving(api)
     process.stop()
     assert_private(process.output(), TOKEN, PRIVATE, OTHER_PRIVATE, ADMIN_CHAT, GROUP, USER, ADMIN)

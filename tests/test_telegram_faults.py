@@ -40,7 +40,8 @@ def api():
 
 @pytest.fixture(scope="module")
 def bot(api, tmp_path_factory):
-    process = BotProcess(tmp_path_factory.mktemp("bot"), TOKEN, api.base_url, FAQBOT_SEND_RATE="0")
+    process = BotProcess(tmp_path_factory.mktemp("bot"), TOKEN, api.base_url, FAQBOT_SEND_RATE="0",
+                         FAQBOT_CHAT_LIMIT="0")
     yield process.wait_until_serving(api)
     assert process.stop() == 0
     assert_private(process.output(), TOKEN, *FAULT_CHATS, *LOAD_CHATS)
