@@ -6,11 +6,13 @@ import atexit
 import json
 import sys
 import time
+from dataclasses import replace
 from typing import Callable, TextIO
 
 from .faq import FAQ
 from .feedback import log_dir
-from .reply import render_text, to_json
+from .reply import Answer, render_text, to_json
+from .text import question_text
 
 
 
@@ -72,11 +74,16 @@ def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO 
             if question in ("/help", "/?"):
                 print(words.console_help, file=stdout)
             elif question:
-                print(render_text(faq.ask(question, top_k)) + "\n", file=stdout, flush=True)
+                print(render_text(_ask(faq, question, top_k)) + "\n", file=stdout, flush=True)
     except KeyboardInterrupt:
         print(file=stdout)
     print(words.console_goodbye, file=stdout)
     return 0
+
+
+def _ask(faq: FAQ, question: str, top_k: int) -> Answer:
+    """The answer, the core seeing the question composed (``question_text``), the user seeing it as typed."""
+    return replace(faq.ask(question_text(question), top_k), question=question)
 
 
 def _read_line(stdin: TextIO, stdout: TextIO, prompt: str) -> str:
@@ -88,7 +95,7 @@ def _read_line(stdin: TextIO, stdout: TextIO, prompt: str) -> str:
 
 
 def ask_once(faq: FAQ, question: str, top_k: int, as_json: bool, stdout: TextIO = sys.stdout) -> int:
-    answer = faq.ask(question, top_k)
+    answer = _ask(faq, question, top_k)
     print(json.dumps(to_json(answer), ensure_ascii=False) if as_json else render_text(answer), file=stdout)
     return 0
 
@@ -97,5 +104,5 @@ def ask_batch(faq: FAQ, top_k: int, stdin: TextIO, stdout: TextIO = sys.stdout) 
     """One JSON object per input line, in order, whatever the line holds."""
     for line in stdin:
         question = line.rstrip("\r\n")
-        print(json.dumps(to_json(faq.ask(question, top_k)), ensure_ascii=False), file=stdout, flush=True)
+        print(json.dumps(to_json(_ask(faq, question, top_k)), ensure_ascii=False), file=stdout, flush=True)
     return 0

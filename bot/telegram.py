@@ -64,7 +64,7 @@ from .faq import FAQ
 from .feedback import QuestionLog, log_dir, log_limits
 from .knowledge import KnowledgeError
 from .reply import Answer, render_html, split_message
-from .text import RESOURCES
+from .text import RESOURCES, question_text
 
 log = logging.getLogger("faqbot.telegram")
 
@@ -657,6 +657,7 @@ async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     replied = message.reply_to_message
     if not question and replied and replied.from_user and replied.from_user.id != context.bot.id:
         question = question_of(replied, context.bot.username)  # "@bot" under someone else's question
+    question = question_text(question)
     if not question:
         await reply_text(update, context, faq.messages.empty_question)
         return
@@ -880,7 +881,7 @@ def _question_behind(message, example: int | None, faq: FAQ, username: str | Non
     asked = message.reply_to_message
     if asked is None or (asked.from_user and asked.from_user.is_bot):  # gone, or the bot's own /start
         return None, None
-    return question_of(asked, username) or None, asked.message_id
+    return question_text(question_of(asked, username)) or None, asked.message_id
 
 
 def _example(faq: FAQ) -> str:

@@ -202,6 +202,13 @@ class Tokenizer:
         return parts
 
 
+def question_text(text: str) -> str:
+    """A question as the front ends hand it to the core: NFKC-composed once, here (a character
+    such as U+FDFA becomes 18; composed text cannot grow again, so no later stage, the sentence
+    encoder's own C normaliser included, meets the expansion), lone surrogates dropped."""
+    return unicodedata.normalize("NFKC", text.encode("utf-8", errors="ignore").decode("utf-8"))
+
+
 def _number_mask(match: re.Match[str]) -> str:
     """A number as one neutral token; a run of numerals only when it holds a unit or a measure
     word follows it (一二 alone is no number: 一一对应)."""

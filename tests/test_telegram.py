@@ -213,6 +213,14 @@ def test_an_over_long_question_is_answered_on_its_start_with_a_note(api, bot):
     assert "只按前 1000 个字" in text and "来源：000_364e853100879686.txt" in text
 
 
+def test_a_question_that_composition_multiplies_gets_an_answer_and_the_bot_lives_on(api, bot):
+    question, _ = ask(api, "\ufdfa" * 1000)  # ﷺ: one character, eighteen once composed (NFKC)
+    assert reply_to(api, question).params["text"]
+    after, _ = ask(api, "借呗升级失败怎么办")
+    assert "来源：000_364e853100879686.txt" in reply_to(api, after).params["text"]
+    assert bot.process.poll() is None
+
+
 def test_in_a_group_only_messages_addressed_to_the_bot_are_answered(api, bot):
     chatter, _ = ask(api, "借呗额度异常怎么办", chat_id=GROUP)
     other_bot, _ = ask(api, "/ask@some_other_bot 借呗额度异常怎么办", chat_id=GROUP)
