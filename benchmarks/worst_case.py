@@ -1,7 +1,8 @@
 """What one question can cost: the median of ordinary questions against crafted shapes (long runs
 of distinct characters, characters NFKC multiplies, numerals, spaces around a mention, …), per
 stage: ``normalise``, ``tokens`` (what the index tokenises), ``question_tokens`` (the capped form
-a question should get), the whole ``FAQ.ask`` (which cuts a question at 1,000 characters first),
+a question should get), the whole ``FAQ.ask`` as the front ends call it (composed by
+``question_text``; the core cuts a question at 1,000 characters),
 and the Telegram front end's ``question_of`` on a raw 4,096-character message.
 
     python benchmarks/worst_case.py             # a table: ms per call and × the median question
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.faq import FAQ  # noqa: E402
-from bot.text import Tokenizer  # noqa: E402
+from bot.text import Tokenizer, question_text  # noqa: E402
 
 ORDINARY = ["借呗升级失败怎么办", "借呗额度异常", "借呗分期还完了为什么没有额度", "借呗账单没有生成是什么原因",
             "为什么我的借呗额度突然没了", "借呗还款后额度多久恢复", "花呗怎么开通", "借呗逾期了会怎么样",
@@ -79,7 +80,8 @@ def main() -> int:
     tokenizer = Tokenizer()
     capped = getattr(tokenizer, "question_tokens", tokenizer.tokens)
     stages: dict[str, Callable[[str], object]] = {
-        "normalise": tokenizer.normalise, "tokens": tokenizer.tokens, "question_tokens": capped, "ask": faq.ask}
+        "normalise": tokenizer.normalise, "tokens": tokenizer.tokens, "question_tokens": capped,
+        "ask": lambda question: faq.ask(question_text(question))}  # as the front ends ask
     for question in ORDINARY:
         faq.ask(question)  # warm
     rows = {}

@@ -78,7 +78,7 @@ RATE_LIMIT_RETRIES = 3  # 429 "retry after N" answers waited out by AIORateLimit
 SEND_RATE = 30.0  # messages a second, Telegram's limit for a bot
 MAX_SHOWN = 50  # "more results" stops here, whatever a button says
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGHUP is not one: it reloads the knowledge
-WORKERS = min(4, os.cpu_count() or 1)  # threads that compute answers, off the event loop
+WORKERS = 2  # threads that compute answers off the event loop (the encoder runs one at a time anyway)
 FORGET_AFTER = 10_000  # chats' buckets kept before the full ones are forgotten
 STOP_GRACE = 2.0  # s after SIGINT/SIGTERM during which questions are still computed (then dropped)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
