@@ -40,6 +40,8 @@ def _enable_line_editing() -> None:
     except ImportError:
         return
     history = log_dir() / "console_history"
+    if history.is_symlink():  # planted in a shared folder: never read or overwrite what it points to
+        return
     try:
         readline.read_history_file(history)
     except OSError:
@@ -48,8 +50,11 @@ def _enable_line_editing() -> None:
 
     def save() -> None:
         try:
-            history.parent.mkdir(parents=True, exist_ok=True)
+            history.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if history.is_symlink():
+                return
             readline.write_history_file(history)
+            history.chmod(0o600)  # what was asked stays the user's
         except OSError:
             pass
 
