@@ -267,6 +267,7 @@ class Buckets:
     def __init__(self, limit: ChatLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.clock = limit, clock
         self._chats: dict[int, tuple[float, float, bool]] = {}  # chat → (tokens, when, told)
+        self._forget_at = FORGET_AFTER  # the next sweep, when this many chats are held
         self._lock = threading.Lock()
 
     def take(self, chat: int) -> Verdict:
@@ -284,13 +285,14 @@ class Buckets:
         full = float(self.limit.questions)
         tokens, when, told = self._chats.get(chat, (full, now, False))
         tokens = min(full, tokens + (now - when) * full / self.limit.seconds)
-        if len(self._chats) > FORGET_AFTER:
+        if len(self._chats) >= self._forget_at:
             self._forget(now)
         return tokens, told and tokens < full
 
     def _forget(self, now: float) -> None:
         full, rate = float(self.limit.questions), self.limit.questions / self.limit.seconds
         self._chats = {chat: state for chat, state in self._chats.items() if state[0] + (now - state[1]) * rate < full}
+        self._forget_at = len(self._chats) + FORGET_AFTER  # a sweep per FORGET_AFTER new chats: linear
 
 
 async def admitted(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
