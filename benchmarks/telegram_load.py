@@ -25,10 +25,8 @@ import argparse
 import json
 import os
 import signal
-import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
