@@ -16,6 +16,7 @@ from .decision import CALIBRATION_FILE, Calibration, Outcome, Signals, decide, f
 from .knowledge import Knowledge, Topic, load_knowledge
 from .reply import Answer, Messages, compose, distinct
 from .search import Hit, Index, Refusal, SearchResult
+from .text import question_text
 from .semantic import STORE_NAME, DenseIndex, VectorStore, load_encoder
 
 MAX_QUESTION_CHARS = 1000
@@ -139,7 +140,7 @@ class FAQ:
 
     def ask(self, question: str, top_k: int = 3) -> Answer:
         """Answer one question; an over-long one is answered on its first 1,000 characters."""
-        question = question if isinstance(question, str) else str(question)
+        question = question_text(question if isinstance(question, str) else str(question))
         shortened = len(question) > MAX_QUESTION_CHARS
         asked = question[:MAX_QUESTION_CHARS] if shortened else question
         answer = compose(self.search(asked, k=top_k + SPARE_HITS), self.messages, max_results=top_k)

@@ -29,7 +29,8 @@ DENSE_SHARE = 16  # a word in at least 1/16 of the documents is stored as a full
 DENSE_MIN_DOCUMENTS = 4096  # ... once the corpus is large enough for that to pay
 VOCABULARIES_KEPT = 4096  # passages whose word sets are kept between questions
 UNKNOWN_WEIGHT = 0.5  # a word the knowledge lacks weighs half the rarest word: small talk or a typo as likely as the subject
-STORY_CHARS = 40  # a question this long, of several sentences, is a story ...
+STORY_CHARS = 40
+MAX_STORY_CHARS = 2000  # a story's last sentence is looked for in its start: bounded cost  # a question this long, of several sentences, is a story ...
 _SENTENCE_END = re.compile(r"[。！？!?；;\n]+")  # ... whose last sentence is what is asked
 
 
@@ -321,9 +322,9 @@ class Index:
     def question_tokens(self, question: str) -> tuple[str, ...]:
         """A question's tokens; in a story the last sentence, where people put what they ask
         ("…上个月还完了，额度还是0。想问该找谁？"), counts twice."""
-        tokens = self.tokenizer.tokens(question)
+        tokens = self.tokenizer.question_tokens(question)
         if len(question) >= STORY_CHARS:
-            sentences = [s for s in _SENTENCE_END.split(question) if s.strip()]
+            sentences = [s for s in _SENTENCE_END.split(question[:MAX_STORY_CHARS]) if s.strip()]
             if len(sentences) > 1:
-                tokens += self.tokenizer.tokens(sentences[-1])
+                tokens += self.tokenizer.question_tokens(sentences[-1])
         return tuple(tokens)

