@@ -62,15 +62,6 @@ def _pairs(path: Path) -> dict[str, str]:
     return pairs
 
 
-def _topics(path: Path) -> dict[str, frozenset[str]]:
-    """``word`` or ``word | exception words``: a topic, and the words that bring it back in scope."""
-    topics = {}
-    for line in _data_lines(path):
-        word, _, exceptions = line.partition("|")
-        topics[word.strip()] = frozenset(exceptions.split())
-    return topics
-
-
 @dataclass(frozen=True)
 class Vocabulary:
     """The word lists a maintainer edits; loaded once from a resources folder."""
@@ -80,9 +71,7 @@ class Vocabulary:
     synonyms: dict[str, tuple[str, ...]]
     typos: dict[str, str]
     glossary: dict[str, str]
-    out_of_scope: dict[str, frozenset[str]]
     siblings: dict[str, str]
-    generic: frozenset[str]
 
     @classmethod
     def load(cls, folder: Path = RESOURCES) -> "Vocabulary":
@@ -93,9 +82,7 @@ class Vocabulary:
             synonyms=synonyms,
             typos=_pairs(folder / "typos.tsv"),
             glossary=_pairs(folder / "glossary_en.tsv"),
-            out_of_scope=_topics(folder / "out_of_scope.txt"),
             siblings=_pairs(folder / "siblings.tsv"),
-            generic=frozenset(_data_lines(folder / "generic.txt")),
         )
 
 
@@ -110,8 +97,7 @@ class Tokenizer:
     def _jieba(self) -> jieba.Tokenizer:
         segmenter = jieba.Tokenizer()
         segmenter.load_userdict(str(self.vocabulary.userdict))
-        for word in [*self.vocabulary.synonyms, *self.vocabulary.typos.values(), *self.vocabulary.stopwords,
-                     *self.vocabulary.out_of_scope]:
+        for word in [*self.vocabulary.synonyms, *self.vocabulary.typos.values(), *self.vocabulary.stopwords]:
             if not word.isascii():
                 segmenter.add_word(word)
         return segmenter
