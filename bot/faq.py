@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .cache import cache_dir, cached
+from .cache import cached_index, private_cache_dir
 from .config import shipped_knowledge
 from .decision import CALIBRATION_FILE, Calibration, Outcome, Signals, decide, fuse, scope_features, top
 from .knowledge import Knowledge, Topic, load_knowledge
@@ -41,10 +41,12 @@ def load_vectors(knowledge: Knowledge, folder: Path, semantic: bool,
         return None
     store = VectorStore()
     store.load(Path(folder) / STORE_NAME)
-    cached_store = cache_dir() / f"vectors-{encoder.name.replace('/', '_')}.npz"
-    store.load(cached_store)
+    private = private_cache_dir()  # None: a folder of someone else's, or open to others, is not used
+    cached_store = private / f"vectors-{encoder.name.replace('/', '_')}.npz" if private else None
+    if cached_store:
+        store.load(cached_store)
     dense = DenseIndex(knowledge.passages, knowledge.topics, encoder, store, progress)
-    if store.added:
+    if store.added and cached_store:
         store.save(cached_store)
     return dense
 
@@ -81,11 +83,12 @@ class FAQ:
         """Read and index a knowledge folder, or load its index from the cache (``bot.cache``);
         ``progress(done, total)`` hears how the indexing goes. ``semantic=False``: words only."""
 
-        def build() -> tuple[Knowledge, Index]:
-            knowledge = load_knowledge(folder, skip_bad=skip_bad)
-            return knowledge, Index(knowledge.passages, knowledge.topics, progress=progress)
+        knowledge = load_knowledge(folder, skip_bad=skip_bad)  # always: cheap, and its digest is the cache key
 
-        knowledge, index = cached(Path(folder), skip_bad, build) if use_cache else build()
+        def build() -> Index:
+            return Index(knowledge.passages, knowledge.topics, progress=progress)
+
+        index = cached_index(knowledge, build) if use_cache else build()
         dense = load_vectors(knowledge, folder, semantic, progress)
         calibration, path = load_calibration(folder)
         return cls(knowledge, index, dense, calibration, Messages.load().with_notices(knowledge.notices), path)

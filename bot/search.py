@@ -71,6 +71,46 @@ class SearchResult:
         return self.refusal is None
 
 
+def _array(arrays: dict[str, np.ndarray], name: str, kinds: str, ndim: int, dtype: type,
+           length: int | None = None, bound: int | None = None) -> np.ndarray:
+    """One array of a stored index, checked before use: a numpy kind of ``kinds`` ("iu", "f",
+    "b"), ``ndim`` dimensions, ``length`` rows, integers in ``[0, bound)``, floats finite."""
+    value = arrays.get(name)
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in kinds or value.ndim != ndim:
+        raise ValueError(f"{name}: not a {ndim}-dimensional array of kind {kinds!r}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name}: {len(value)} rows, not {length}")
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise ValueError(f"{name}: not finite")
+    if bound is not None and value.size and (value.min() < 0 or value.max() >= bound):
+        raise ValueError(f"{name}: out of range")
+    return value.astype(dtype, copy=False)
+
+
+def _bounds(arrays: dict[str, np.ndarray], name: str, count: int, end: int) -> np.ndarray:
+    """Offsets of ``count`` consecutive runs in an array of ``end`` items: 0, …, end, never decreasing."""
+    value = _array(arrays, name, "iu", 1, np.int64, length=count + 1)
+    if value[0] != 0 or value[-1] != end or (np.diff(value) < 0).any():
+        raise ValueError(f"{name}: not offsets of {count} runs over {end} items")
+    return value
+
+
+def _number(meta: dict, name: str, kind: type) -> int | float:
+    value = meta.get(name) if isinstance(meta, dict) else None
+    if type(value) is not kind and not (kind is float and type(value) is int):
+        raise ValueError(f"{name}: not a {kind.__name__}")
+    if kind is float and not math.isfinite(value):
+        raise ValueError(f"{name}: not finite")
+    return value
+
+
+def _words(meta: dict, name: str) -> list[str]:
+    value = meta.get(name) if isinstance(meta, dict) else None
+    if not isinstance(value, list) or not all(type(w) is str for w in value) or len(set(value)) != len(value):
+        raise ValueError(f"{name}: not a list of distinct words")
+    return value
+
+
 class BM25Plus:
     """rank-bm25's BM25Plus scores via postings: same idf, k1, b, δ; same numbers as get_scores.
 
@@ -112,6 +152,53 @@ class BM25Plus:
                 self.dense[term][doc_ids] = contribution
             else:
                 self.postings[term] = (doc_ids.copy(), contribution)
+
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Everything scoring needs as plain arrays and JSON-able values (``from_arrays`` reads
+        them back): words and parameters as JSON, idf, weights, postings and full rows as arrays."""
+        words = list(self.idf)
+        sparse = [self.postings[w] for w in words if w not in self.dense]
+        rows = [self.dense[w] for w in words if w in self.dense]
+        arrays = {
+            "idf": np.fromiter(self.idf.values(), dtype=np.float64, count=len(words)),
+            "weights": np.asarray(self.weights, dtype=np.float64),
+            "dense_mask": np.fromiter((w in self.dense for w in words), dtype=bool, count=len(words)),
+            "posting_bounds": np.concatenate([[0], np.cumsum([len(ids) for ids, _ in sparse], dtype=np.int64)]).astype(np.int64),
+            "posting_documents": np.concatenate([ids for ids, _ in sparse]).astype(np.int32) if sparse else np.zeros(0, np.int32),
+            "posting_contributions": np.concatenate([c for _, c in sparse]).astype(SCORE_TYPE) if sparse else np.zeros(0, SCORE_TYPE),
+            "dense_rows": np.stack(rows).astype(SCORE_TYPE) if rows else np.zeros((0, self.size), SCORE_TYPE),
+        }
+        params = {"k1": self.params.k1, "b": self.params.b, "delta": self.params.delta}
+        return arrays, {"words": words, "size": self.size, "avgdl": self.avgdl, "params": params}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> "BM25Plus":
+        """The engine ``to_arrays`` described, without counting a word again; ValueError when the
+        arrays or values are not of the shape and range it writes (a rebuild is the caller's)."""
+        words = _words(meta, "words")
+        size = _number(meta, "size", int)
+        params = meta.get("params") if isinstance(meta, dict) else None
+        if size < 0 or not isinstance(params, dict) or set(params) != {"k1", "b", "delta"}:
+            raise ValueError("engine: size or parameters")
+        engine = cls.__new__(cls)
+        engine.params = BM25Params(*(float(_number(params, key, float)) for key in ("k1", "b", "delta")))
+        engine.size = size
+        engine.avgdl = float(_number(meta, "avgdl", float))
+        engine.weights = _array(arrays, "weights", "f", 1, np.float64, length=size)
+        idf = _array(arrays, "idf", "f", 1, np.float64, length=len(words))
+        mask = _array(arrays, "dense_mask", "b", 1, bool, length=len(words))
+        documents = _array(arrays, "posting_documents", "iu", 1, np.int32, bound=size)
+        contributions = _array(arrays, "posting_contributions", "f", 1, SCORE_TYPE, length=len(documents))
+        bounds = _bounds(arrays, "posting_bounds", int((~mask).sum()), len(documents))
+        rows = _array(arrays, "dense_rows", "f", 2, SCORE_TYPE, length=int(mask.sum()))
+        if rows.shape[1] != size or (np.diff(bounds) == 0).any():
+            raise ValueError("engine: rows or postings of the wrong size")
+        engine.idf = dict(zip(words, idf.tolist()))
+        sparse_words = [w for w, dense in zip(words, mask.tolist()) if not dense]
+        engine.postings = {w: (documents[bounds[n]:bounds[n + 1]], contributions[bounds[n]:bounds[n + 1]])
+                           for n, w in enumerate(sparse_words)}
+        engine.dense = dict(zip((w for w, dense in zip(words, mask.tolist()) if dense), rows))
+        return engine
 
     def base(self, query: Sequence[str]) -> float:
         """What every (unweighted) document gets for the query alone: BM25Plus's δ term."""
@@ -196,19 +283,76 @@ class Index:
         outside = [(n, tuple(self.tokenizer.tokens(q))) for n, topic in enumerate(topics) for q in topic.questions]
         outside = [(n, words) for n, words in outside if words]
         self._outside_topic = np.array([n for n, _ in outside], dtype=np.int32)
+        self._topics = len(topics)
         self._outside_words = [frozenset(words) for _, words in outside]
         self._outside_engine = BM25Plus([words for _, words in outside]) if outside else None
         self._vocabularies: dict[tuple[str, int], frozenset[str]] = {}
 
-    def __getstate__(self) -> dict:
-        """Pickled without the tokenizer (jieba and OpenCC hold native state; a fresh one on load)
-        and without the per-passage word sets, which are rebuilt as questions come."""
-        return {key: value for key, value in self.__dict__.items() if key not in ("tokenizer", "_vocabularies")}
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The built index as plain arrays and JSON-able values, for ``bot.cache``: no passages
+        (the knowledge they come from is loaded first), no tokenizer (jieba and OpenCC hold native
+        state: a fresh one on load), no per-passage word sets (rebuilt as questions come)."""
+        engine_arrays, engine_meta = self.engine.to_arrays()
+        arrays = {f"engine.{name}": value for name, value in engine_arrays.items()}
+        arrays.update(question_end=self._question_end, owner=self._owner, offsets=self._offsets,
+                      tokens=self._tokens, outside_topic=self._outside_topic)
+        outside_meta = None
+        if self._outside_engine is not None:
+            outside_arrays, outside_meta = self._outside_engine.to_arrays()
+            arrays.update({f"outside.{name}": value for name, value in outside_arrays.items()})
+            number = {word: n for n, word in enumerate(outside_meta["words"])}
+            ids = [sorted(number[w] for w in words) for words in self._outside_words]
+            arrays["outside_words"] = np.fromiter((n for row in ids for n in row), dtype=np.int32,
+                                                  count=sum(map(len, ids)))
+            arrays["outside_offsets"] = np.cumsum([0] + [len(row) for row in ids], dtype=np.int64)
+        meta = {"passages": len(self.passages), "topics": self._topics, "answer_weight": self.answer_weight,
+                "engine": engine_meta, "outside": outside_meta}
+        return arrays, meta
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self.tokenizer = Tokenizer()
-        self._vocabularies = {}
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict, passages: Sequence[Passage],
+                    topics: Sequence[Topic] = (), tokenizer: Tokenizer | None = None) -> "Index":
+        """The index ``to_arrays`` described, over these passages and topics (the same knowledge),
+        without tokenising or counting anything again. ValueError when anything is not of the shape,
+        type or range ``to_arrays`` writes, or was written for another number of passages or topics."""
+        passages = tuple(passages)
+        if not isinstance(meta, dict) or meta.get("passages") != len(passages) or meta.get("topics") != len(topics):
+            raise ValueError("written for other knowledge")
+        index = cls.__new__(cls)
+        index.passages = passages
+        index.answer_weight = float(_number(meta, "answer_weight", float))
+        index._topics = len(topics)
+        part = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        index.engine = BM25Plus.from_arrays(part("engine."), meta.get("engine"))
+        documents, count = index.engine.size, len(passages)
+        index._question_end = _array(arrays, "question_end", "iu", 1, np.int64, length=count, bound=documents + 1)
+        if (np.diff(index._question_end) < 0).any() or (count and (index._question_end[0] < count or index._question_end[-1] != documents)) \
+                or (not count and documents):
+            raise ValueError("question_end: not the ends of each passage's questions")
+        index._owner = _array(arrays, "owner", "iu", 1, np.int64, length=documents, bound=max(count, 1))
+        index._words = list(index.engine.idf)
+        tokens = arrays.get("tokens")
+        index._offsets = _bounds(arrays, "offsets", documents, len(tokens) if isinstance(tokens, np.ndarray) else -1)
+        index._tokens = _array(arrays, "tokens", "iu", 1, np.int32, bound=len(index._words))
+        index.rarest_idf = math.log(index.engine.size + 1)
+        index.unknown_weight = UNKNOWN_WEIGHT * index.rarest_idf
+        index._outside_topic = _array(arrays, "outside_topic", "iu", 1, np.int32, bound=max(len(topics), 1))
+        index._outside_engine, index._outside_words = None, []
+        if meta.get("outside") is not None:
+            index._outside_engine = BM25Plus.from_arrays(part("outside."), meta["outside"])
+            outside = len(index._outside_topic)
+            words = _array(arrays, "outside_words", "iu", 1, np.int32, bound=len(index._outside_engine.idf))
+            offsets = _bounds(arrays, "outside_offsets", outside, len(words))
+            if index._outside_engine.size != outside:
+                raise ValueError("outside: not one document per example")
+            names = list(index._outside_engine.idf)
+            index._outside_words = [frozenset(names[n] for n in words[offsets[i]:offsets[i + 1]].tolist())
+                                    for i in range(outside)]
+        elif len(index._outside_topic):
+            raise ValueError("outside: examples without their engine")
+        index.tokenizer = tokenizer or Tokenizer()
+        index._vocabularies = {}
+        return index
 
     @property
     def documents(self) -> list[tuple[str, ...]]:
