@@ -106,7 +106,8 @@ def _private_folder(create: bool) -> Iterator[int | None]:
     try:
         refused = _private(os.fstat(descriptor))
         if refused:
-            _warn_once("index cache folder %s refused: %s; the index is built in memory and not cached",
+            _warn_once("index cache folder %s refused: %s; the index is built in memory and not cached "
+                       "(use a folder of your own that only you can write: chmod 700, or set FAQBOT_CACHE)",
                        folder, refused)
             yield None
         else:
