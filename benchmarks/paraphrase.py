@@ -2,7 +2,8 @@
 
 Reads the ATEC pairs labelled 1 (with --with-afqmc also AFQMC's) (annotators judged both questions to mean the same)
 from ../shared/data and asks the bot both sides. Over the pairs where at least one side is
-answered, it reports the share where both sides get the same first passage. Skips cleanly when
+answered, it reports the share where both sides get the same first passage. A clarification
+("您是想问：…", ``clarify: true``) counts as answered, its first candidate as its first passage. Skips cleanly when
 the data is absent. Not part of the test run.
 
     python benchmarks/paraphrase.py [--knowledge DIR] [--data DIR] [--json]
@@ -13,10 +14,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import random
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,21 +51,31 @@ def paraphrase_pairs(data: Path, with_afqmc: bool = False) -> Iterator[tuple[str
                 yield "afqmc-dev", row["sentence1"], row["sentence2"]
 
 
-def shown_passages(faq: FAQ, question: str) -> list[str] | None:
-    """The ids of the passages a user is shown (best first), or None when refused."""
+def shown_passages(faq: FAQ, question: str, counts: Counter | None = None) -> list[str] | None:
+    """The ids of the passages a user is shown (best first), or None when refused. A
+    clarification ("您是想问：…", ``clarify``) counts as answered: its candidates, best first."""
     answer = faq.ask(question, 3)
-    return [hit.passage.id for hit in answer.hits] if answer.answered else None
+    if counts is not None and answer.answered:
+        counts["questions clarified"] += answer.clarify
+    return [hit.passage.id for hit in answer.hits] if answer.answered and answer.hits else None
 
 
-def measure(faq: FAQ, pairs: Iterator[tuple[str, str, str]]) -> dict:
-    counts: Counter = Counter()
+def distinct_pairs(pairs: Iterator[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The pairs in order, each unordered pair once (AFQMC re-releases some ATEC pairs)."""
     seen: set[tuple[str, str]] = set()
-    for _, first, second in pairs:
-        key = tuple(sorted((first, second)))
-        if key in seen:  # AFQMC re-releases some ATEC pairs
-            continue
-        seen.add(key)
-        a, b = shown_passages(faq, first), shown_passages(faq, second)
+    kept = []
+    for pair in pairs:
+        key = tuple(sorted(pair[1:]))
+        if key not in seen:
+            seen.add(key)
+            kept.append(pair)
+    return kept
+
+
+def measure(faq: FAQ, pairs: Iterable[tuple[str, str, str]], progress: int = 0) -> dict:
+    counts: Counter = Counter()
+    for number, (_, first, second) in enumerate(pairs, 1):
+        a, b = shown_passages(faq, first, counts), shown_passages(faq, second, counts)
         counts["pairs"] += 1
         if a is None and b is None:
             counts["both refused"] += 1
@@ -74,10 +86,19 @@ def measure(faq: FAQ, pairs: Iterator[tuple[str, str, str]]) -> dict:
         else:
             counts["different passages"] += 1
             counts["different but one's first among the other's 3"] += a[0] in b or b[0] in a
+        if progress and number % progress == 0:  # running figures on stderr, for long runs
+            print(json.dumps(figures_of(counts), ensure_ascii=False), file=sys.stderr, flush=True)
+    return figures_of(counts)
+
+
+def figures_of(counts: Counter) -> dict:
+    counts = Counter(counts)
     answered = counts["pairs"] - counts["both refused"]
     shared = counts["same passage"] + counts["different but one's first among the other's 3"]
+    clarified = counts.pop("questions clarified", 0)
     return {
         **counts,
+        "questions clarified (counted as answered)": clarified,
         "at least one answered": answered,
         "agreement": round(counts["same passage"] / answered, 4) if answered else None,
         "agreement within the shown passages": round(shared / answered, 4) if answered else None,
@@ -92,12 +113,19 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--with-afqmc", action="store_true", help="also AFQMC's train and dev pairs labelled 1")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--sample", type=int, default=0, metavar="N",
+                        help="a seeded random sample of N pairs instead of all (an estimate; say so)")
+    parser.add_argument("--seed", type=int, default=20261201)
+    parser.add_argument("--progress", type=int, default=0, metavar="N", help="running figures on stderr every N pairs")
     args = parser.parse_args()
     if not args.data.exists():
         print(f"skipped: no data at {args.data}")
         return 0
     faq = FAQ.load(Settings.from_env(str(args.knowledge) if args.knowledge else None).knowledge)
-    figures = measure(faq, paraphrase_pairs(args.data, args.with_afqmc))
+    pairs = distinct_pairs(paraphrase_pairs(args.data, args.with_afqmc))
+    if args.sample and args.sample < len(pairs):
+        pairs = random.Random(args.seed).sample(pairs, args.sample)
+    figures = measure(faq, pairs, args.progress)
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
@@ -106,6 +134,7 @@ def main() -> int:
             print(f"{key:>{width}}: {value}")
         print("agreement = same first passage / pairs where at least one side is answered;")
         print("within the shown passages = also counting pairs where one side's first passage is among the other's three")
+        print("a clarification (clarify: true) counts as answered, its first candidate as its first passage")
     return 0
 
 
