@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .config import Settings
 from .knowledge import KnowledgeError
 
@@ -25,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="answer on words alone, without the sentence encoder (also FAQBOT_SEMANTIC=off)")
     parser = argparse.ArgumentParser(prog="faqbot", parents=[common],
                                      description="借呗 FAQ bot: answers from a folder of articles.")
+    parser.add_argument("--version", action="version", version=f"faqbot {__version__}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("console", parents=[common], help="interactive prompt (default)")
     ask = commands.add_parser("ask", parents=[common], help="answer one question, or one per stdin line with '-'")
@@ -61,10 +63,24 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    for stream in (sys.stdin, sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(encoding="utf-8", errors="replace")
-    args = _parser().parse_args(argv)
+    """The command, its output flushed here so that a reader who stops early (``| head``) ends it
+    quietly, with the status a shell gives a command killed by SIGPIPE."""
+    for stream, encoding in ((sys.stdin, "utf-8-sig"), (sys.stdout, "utf-8"), (sys.stderr, "utf-8")):
+        if hasattr(stream, "reconfigure"):  # utf-8-sig: a BOM opening the input is not part of a question
+            stream.reconfigure(encoding=encoding, errors="replace")
+    try:
+        status = _run(_parser().parse_args(argv))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return PIPE_CLOSED
+    return status
+
+
+PIPE_CLOSED = 128 + 13  # what a shell reports for a command ended by SIGPIPE
+
+
+def _run(args: argparse.Namespace) -> int:
     if getattr(args, "lexical", False):
         os.environ["FAQBOT_SEMANTIC"] = "off"  # read wherever the encoder is loaded, Telegram included
     settings = _settings(args)
@@ -78,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         from .telegram import run
 
         return run(settings, args.webhook_url, args.listen, args.port)
+    if command == "eval" and not args.files and (missing := _no_default_sets()):
+        print(f"faqbot: error: no question file given, and no default set found: {missing}", file=sys.stderr)
+        return 2
     from . import console
     from .faq import FAQ
 
@@ -103,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         used = {"calibration": str(faq.calibration_path), "made_by": faq.calibration.made_by,
                 "encoder": faq.dense.encoder.name if faq.dense else None}
-        print(json.dumps({"used": used, **figures}, ensure_ascii=False, indent=1) if args.json
+        print(json.dumps({"used": used, **figures}, ensure_ascii=False, separators=(",", ":")) if args.json
               else _table(figures) + "\n\n" + "\n".join(f"{k}: {v}" for k, v in used.items()))
         return 0
     if command == "embed":
@@ -119,6 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     if command == "calibrate":
         return _calibrate(faq, args, settings.knowledge)
     return console.interactive(faq, settings.top_k)
+
+
+def _no_default_sets() -> str:
+    """Where ``faqbot eval`` looked for its default sets, when it found none (else "")."""
+    from .evaluation import DEV_SET, REAL_LABELS, SHARED
+
+    if DEV_SET.exists() or (REAL_LABELS.exists() and (SHARED / "data").exists()):
+        return ""
+    return (f"looked for the dev set {DEV_SET} and for the real-user labels {REAL_LABELS} with the data "
+            f"{SHARED / 'data'}; run it inside the repository, or name the question files")
 
 
 def _calibrate(faq, args: argparse.Namespace, folder: Path) -> int:

@@ -160,3 +160,48 @@ def test_a_long_index_build_shows_progress_on_a_terminal_only():
     quiet = Terminal()
     FAQ.load(KNOWLEDGE, use_cache=False, progress=build_progress(quiet, after=3600))
     assert quiet.getvalue() == ""
+
+
+def test_version_names_the_program_and_its_version():
+    from bot import __version__
+
+    result = run_faqbot("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"faqbot {__version__}"
+
+
+@pytest.mark.parametrize("args", [("ask", "借呗升级失败怎么办"), ("ask", "--json", "-"), ("ask", "-")])
+def test_a_reader_that_stops_early_ends_the_command_quietly(args):
+    """``faqbot ask … | head -1``: the reader is gone before anything is written (closed at once,
+    so this holds however fast the machine), and there is no traceback, only SIGPIPE's status."""
+    process = subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=ROOT, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    process.stdout.close()
+    _, stderr = process.communicate("借呗升级失败怎么办\n借呗额度异常\n".encode() * 50, timeout=600)
+    assert "Traceback" not in stderr.decode() and "Error" not in stderr.decode()
+    assert process.returncode == 141
+
+
+def test_a_byte_order_mark_opening_the_batch_is_not_part_of_the_first_question():
+    result = run_faqbot("ask", "--json", "-", stdin="\ufeff借呗升级失败\n\ufeff借呗额度异常\n")
+    questions = [json.loads(line)["question"] for line in result.stdout.splitlines()]
+    assert questions == ["借呗升级失败", "\ufeff借呗额度异常"]  # only the file's first bytes are a BOM
+
+
+def test_eval_json_is_one_compact_object_a_script_can_grep(tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "借呗升级失败怎么办", "expect": []}\n', encoding="utf-8")
+    result = run_faqbot("--lexical", "eval", "--json", str(questions))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["q.jsonl"]["out_of_scope"] == 1
+    assert result.stdout.count("\n") == 1 and ', "' not in result.stdout and '"q.jsonl":{' in result.stdout
+
+
+def test_eval_outside_the_repository_says_where_it_looked_for_its_default_sets(tmp_path):
+    import shutil
+
+    shutil.copytree(ROOT / "bot", tmp_path / "bot", ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run([sys.executable, "-m", "bot", "--knowledge", str(KNOWLEDGE), "eval"], cwd=tmp_path,
+                            capture_output=True, text=True, encoding="utf-8", timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(tmp_path.parent / "shared" / "eval" / "dev.jsonl") in result.stderr
+    assert str(tmp_path / "tests" / "data" / "real_labels.jsonl") in result.stderr
