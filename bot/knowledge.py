@@ -71,10 +71,21 @@ class Passage:
     headings: tuple[str, ...]
     answer: str
     similar: tuple[str, ...] = ()
+    framing: bool = False  # an article's introduction or closing section: it frames, it answers no question
 
     @property
     def question(self) -> str:
         return HEADING_SEPARATOR.join(self.headings)
+
+    @property
+    def heading(self) -> str:
+        """The passage's own heading, the last of its chain: its short title."""
+        return self.headings[-1]
+
+    @property
+    def article(self) -> str:
+        """The title of the article it comes from ("" for a Q&A file, whose entries have none)."""
+        return "" if self.source.lower().endswith(QA_SUFFIXES) else self.headings[0]
 
 
 @dataclass(frozen=True)
@@ -320,8 +331,20 @@ def split_article(source: str, text: str) -> tuple[list[Passage], list[str]]:
     blocks = _blocks_of_markdown(lines) if markdown else _blocks_of_plain_article(lines)
     blocks = [piece for block in blocks for piece in _split_inline_leads(block)]
     blocks = _split_conclusion(_outline_lead_ins([block for block in blocks if block.paragraphs]))
-    passages = _passages_from_blocks(source, blocks)
-    return passages, notices
+    return _mark_framing(_passages_from_blocks(source, blocks)), notices
+
+
+def _mark_framing(passages: list[Passage]) -> list[Passage]:
+    """An article's introduction (the text under its title alone, before the first section) and
+    its closing section (the last top-level section, with no items of its own) frame the article:
+    told from its structure, whatever they are called."""
+    if len(passages) < 2:
+        return passages
+    first, last = passages[0], passages[-1]
+    framing = {first.id} if len(first.headings) == 1 else set()
+    if len(last.headings) == 2 and not any(p.headings[:2] == last.headings and p is not last for p in passages):
+        framing.add(last.id)
+    return [replace(p, framing=True) if p.id in framing else p for p in passages]
 
 
 def _passages_from_blocks(source: str, blocks: list[_Block]) -> list[Passage]:

@@ -1,19 +1,29 @@
-"""Search result → ``Answer`` (passages or a helpful refusal, always the disclaimer), and its
-renderings: plain text for the console, JSON for scripts, HTML chunks for Telegram."""
+"""Search result → ``Answer`` (the best passage, related questions, clarification candidates or a
+helpful refusal, always the disclaimer) → ``View``, what a person is shown, whatever the screen;
+and its renderings: plain text for the console, JSON for scripts, HTML for Telegram.
+
+Front ends render ``view(answer)``; they never pick passages or cut text themselves."""
 
 from __future__ import annotations
 
 import html
 import math
+import re
 import tomllib
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
+from .knowledge import Passage
 from .search import Hit, SearchResult
 from .text import RESOURCES
 
 TELEGRAM_LIMIT = 4096
+SHORT_CHARS = 300  # about a phone screen of Chinese text: the first part of a long passage
+RELATED = 3  # related questions offered under an answer
+_ITEM = re.compile(r"^\d{1,2}\s*[.、．)）]")
+_SENTENCE_END = re.compile(r"[。！？!?；;]")
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,7 @@ class Messages:
     long_question: str
     examples_heading: str
     clarify_heading: str
+    related_heading: str
     console_greeting: str
     console_help: str
     console_prompt: str
@@ -52,14 +63,21 @@ class Messages:
 
 @dataclass(frozen=True)
 class Answer:
+    """What the core decided for one question. ``hits``: the passages of the ``ask --json``
+    contract (the best first; a clarification's candidates). ``related``: the next-best distinct
+    passages that are not an article's framing, for "猜你想问". ``refusal``: why there is no
+    answer (a ``search.Refusal`` value), None when answered."""
+
     question: str
     answered: bool
     hits: tuple[Hit, ...]
     notes: tuple[str, ...]
     messages: Messages
     best_score: float | None = None  # of the best passage found, shown or not (for the refusal log)
-    more_available: bool = False  # further passages match (a "more results" button has something to show)
+    more_available: bool = False  # further passages match
     clarify: bool = False  # the hits are candidates: "您是想问：…"
+    related: tuple[Passage, ...] = ()
+    refusal: str | None = None
 
     @property
     def disclaimer(self) -> str:
@@ -77,6 +95,12 @@ def distinct(hits: tuple[Hit, ...]) -> list[Hit]:
     return kept
 
 
+def related_to(kept: list[Hit], count: int = RELATED) -> tuple[Passage, ...]:
+    """After the first of ``kept`` (distinct hits, best first): up to ``count`` passages worth
+    asking next. An article's introduction or closing section is never one: it answers nothing."""
+    return tuple(hit.passage for hit in kept[1:] if not hit.passage.framing)[:count]
+
+
 def compose(result: SearchResult, messages: Messages, max_results: int = 3, related: float = 0.02) -> Answer:
     """Keep the best passage, and the next ones only when their fused score is near it (their
     softmax share at least ``related`` times the best's); a clarification keeps its candidates."""
@@ -88,15 +112,25 @@ def compose(result: SearchResult, messages: Messages, max_results: int = 3, rela
         else:
             notes = tuple(filter(None, [messages.refusal_notes.get(result.refusal.value)]))
         best = result.hits[0].score if result.hits else None
-        return Answer(result.question, False, (), notes, messages, best)
+        return Answer(result.question, False, (), notes, messages, best, refusal=result.refusal.value)
     hits = distinct(result.hits)
     best = hits[0]
-    if result.clarify and len(hits) > 1:
+    clarify = result.clarify and len(hits) > 1
+    if clarify:
         shown = hits[:max_results]
     else:
         shown = [best] + [hit for hit in hits[1:max_results] if math.exp(hit.score - best.score) >= related]
     return Answer(result.question, True, tuple(shown), (), messages, best.score, len(hits) > len(shown),
-                  result.clarify and len(shown) > 1)
+                  clarify, () if clarify else related_to(hits))
+
+
+def compose_chosen(passage: Passage, result: SearchResult, messages: Messages) -> Answer:
+    """The answer to a passage the user chose (a related question, a clarification's candidate):
+    that passage, whatever ranks first, with related questions from ``result``, a search for the
+    passage's own question (``faq.search(passage.question, k=8)``)."""
+    own = next((hit for hit in result.hits if hit.passage.id == passage.id), Hit(passage, 0.0, 1.0))
+    kept = distinct((own, *(hit for hit in result.hits if hit.passage.id != passage.id)))
+    return Answer(passage.question, True, (own,), (), messages, own.score, len(kept) > 1, False, related_to(kept))
 
 
 def to_json(answer: Answer) -> dict:
@@ -119,45 +153,147 @@ def to_json(answer: Answer) -> dict:
     }
 
 
-def _refusal_lines(answer: Answer) -> list[str]:
+# --- what a person is shown ------------------------------------------------------------------
+
+class Kind(str, Enum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    REFUSAL = "refusal"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A passage offered to tap or type: ``id`` (stable, for a button's data or a lookup in
+    ``faq.knowledge.passages``) and ``label``, its own heading."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class View:
+    """One answer as a person sees it, on any screen. Read ``kind`` first:
+
+    - ``ANSWER``: ``title`` (the passage's own heading, not its chain) over ``short`` (the first
+      part: about ``SHORT_CHARS`` characters or up to the first numbered item, cut at a line or
+      sentence end); ``more`` says ``full`` (the whole passage) holds more, for "展开全文".
+      ``source`` is the article's title ("" for a Q&A entry: never a file name). ``related``:
+      up to three next questions, the next-best distinct passages, never an article's framing.
+      ``passage``: the id of the passage shown (for 👍/👎).
+    - ``CLARIFY``: ``choices`` are the candidates, best first, for "您是想问：" (a front end adds
+      its own "都不是"); choosing one is answered by ``compose_chosen``.
+    - ``REFUSAL``: ``reason`` in plain words, ``hint`` (the topic's own advice, or how to ask
+      better), ``examples``: questions the bot does answer, to offer as taps.
+
+    Always: ``notes`` to say first (a long question cut), ``disclaimer`` (full, for the console)
+    and ``disclaimer_short`` (under a Telegram answer), ``question`` as asked."""
+
+    kind: Kind
+    question: str
+    notes: tuple[str, ...]
+    disclaimer: str
+    disclaimer_short: str
+    title: str = ""
+    short: str = ""
+    full: str = ""
+    source: str = ""
+    passage: str = ""
+    related: tuple[Choice, ...] = ()
+    choices: tuple[Choice, ...] = ()
+    reason: str = ""
+    hint: str = ""
+    examples: tuple[str, ...] = ()
+
+    @property
+    def more(self) -> bool:
+        return self.short != self.full
+
+
+def view(answer: Answer) -> View:
+    """What ``answer`` shows (see ``View``)."""
     m = answer.messages
-    return [
-        *answer.notes,
-        m.no_answer,
-        m.examples_heading + "\n" + "\n".join(f"· {example}" for example in m.examples),
-        m.official_channel,
-    ]
-
-
-def render_text(answer: Answer) -> str:
-    """The answer as a person reads it in a terminal."""
+    common = dict(question=answer.question, disclaimer=m.disclaimer, disclaimer_short=m.disclaimer_short)
     if not answer.answered:
-        blocks = _refusal_lines(answer)
-    elif answer.clarify:
-        blocks = [*answer.notes, answer.messages.clarify_heading + "\n" + "\n".join(
-            f"{rank}. {hit.passage.headings[-1]}" for rank, hit in enumerate(answer.hits, start=1))]
+        reason, hint = _reason_and_hint(answer)
+        return View(Kind.REFUSAL, notes=answer.notes[:-1], reason=reason, hint=hint, examples=m.examples, **common)
+    if answer.clarify:
+        return View(Kind.CLARIFY, notes=answer.notes, choices=tuple(choice(hit.passage) for hit in answer.hits),
+                    **common)
+    best = answer.hits[0].passage
+    return View(Kind.ANSWER, notes=answer.notes, title=best.heading, short=shorten(best.answer), full=best.answer,
+                source=best.article, passage=best.id, related=tuple(map(choice, answer.related)), **common)
+
+
+def choice(passage: Passage) -> Choice:
+    return Choice(passage.id, passage.heading)
+
+
+def _reason_and_hint(answer: Answer) -> tuple[str, str]:
+    """A refusal's last note is its own: a topic's reply (its first sentence says why, the rest
+    what to do) or the plain reason, followed then by how to ask better."""
+    said = answer.notes[-1] if answer.notes else answer.messages.no_answer
+    if answer.refusal == "out_of_scope":
+        end = _SENTENCE_END.search(said)
+        return (said[:end.end()], said[end.end():].strip()) if end else (said, "")
+    return said, answer.messages.no_answer if answer.refusal == "no_match" else ""
+
+
+def shorten(text: str, limit: int = SHORT_CHARS) -> str:
+    """The first part of a passage: whole lines while they fit in ``limit`` characters, up to
+    and including the first numbered item; a first line longer than that cut after its last
+    sentence end within the limit (or at the limit, then marked "…")."""
+    kept: list[str] = []
+    for line in text.split("\n"):
+        if kept and (sum(map(len, kept)) + len(line) > limit or any(_ITEM.match(k) for k in kept)):
+            break
+        kept.append(line)
+    short = "\n".join(kept)
+    if len(short) <= limit:
+        return short
+    ends = [match.end() for match in _SENTENCE_END.finditer(short, 0, limit)]
+    return short[:ends[-1]] if ends and ends[-1] >= limit // 3 else short[:limit].rstrip() + "…"
+
+
+# --- renderings ------------------------------------------------------------------------------
+
+def render_text(answer: Answer, full: bool = False) -> str:
+    """The answer as a person reads it in a terminal: the short answer (``full``: the whole
+    passage) and numbered related questions, numbered choices, or a refusal with examples."""
+    shown = view(answer)
+    m = answer.messages
+    if shown.kind is Kind.REFUSAL:
+        blocks = [*shown.notes, "\n".join(filter(None, [shown.reason, shown.hint])),
+                  m.examples_heading + "\n" + _numbered(shown.examples), m.official_channel]
+    elif shown.kind is Kind.CLARIFY:
+        blocks = [*shown.notes, m.clarify_heading + "\n" + _numbered(c.label for c in shown.choices)]
     else:
-        blocks = [*answer.notes] + [
-            f"【{rank}】{hit.passage.question}\n{hit.passage.answer}\n—— 来源：{hit.passage.source}"
-            for rank, hit in enumerate(answer.hits, start=1)
-        ]
-    return "\n\n".join([*blocks, "⚠️ " + answer.disclaimer])
+        body = shown.full if full else shown.short
+        blocks = [*shown.notes, f"【{shown.title}】\n{body}" + (f"\n—— 来源：{shown.source}" if shown.source else "")]
+        if shown.related:
+            blocks.append(m.related_heading + "\n" + _numbered(c.label for c in shown.related))
+    return "\n\n".join([*blocks, "⚠️ " + shown.disclaimer])
 
 
-def render_html(answer: Answer, hits: tuple[Hit, ...] | None = None) -> str:
-    """Telegram HTML: every passage text escaped, the short disclaimer under the answer."""
+def _numbered(lines: Iterable[str]) -> str:
+    return "\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=1))
+
+
+def render_html(answer: Answer, full: bool = False) -> str:
+    """Telegram HTML, every text escaped: the short answer under its title (``full``: the whole
+    passage), the source's title, the short disclaimer; "您是想问：" for a clarification (the
+    candidates are buttons); a refusal's reason, hint and the examples' heading (buttons too)."""
     e = html.escape
-    if not answer.answered:
-        blocks = [e(line) for line in _refusal_lines(answer)]
-    elif answer.clarify and hits is None:
-        blocks = [e(note) for note in answer.notes] + [e(answer.messages.clarify_heading) + "\n" + "\n".join(
-            f"{rank}. {e(hit.passage.headings[-1])}" for rank, hit in enumerate(answer.hits, start=1))]
+    shown = view(answer)
+    m = answer.messages
+    if shown.kind is Kind.REFUSAL:
+        blocks = [*map(e, shown.notes), "\n".join(e(line) for line in (shown.reason, shown.hint) if line),
+                  e(m.examples_heading)]
+    elif shown.kind is Kind.CLARIFY:
+        blocks = [*map(e, shown.notes), e(m.clarify_heading)]
     else:
-        blocks = [e(note) for note in answer.notes] + [
-            f"<b>{e(' › '.join(hit.passage.headings[-2:]))}</b>\n{e(hit.passage.answer)}\n<i>来源：{e(hit.passage.source)}</i>"
-            for hit in (hits if hits is not None else answer.hits)
-        ]
-    return "\n\n".join([*blocks, f"<i>⚠️ {e(answer.messages.disclaimer_short)}</i>"])
+        source = f"\n<i>来源：{e(shown.source)}</i>" if shown.source else ""
+        blocks = [*map(e, shown.notes), f"<b>{e(shown.title)}</b>\n{e(shown.full if full else shown.short)}{source}"]
+    return "\n\n".join([*blocks, f"<i>⚠️ {e(shown.disclaimer_short)}</i>"])
 
 
 def telegram_length(text: str) -> int:

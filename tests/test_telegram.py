@@ -101,7 +101,7 @@ def test_a_private_question_gets_the_right_passage_the_disclaimer_and_buttons(ap
     call = reply_to(api, question)
     text = call.params["text"]
     assert call.params["parse_mode"] == "HTML"
-    assert "来源：000_364e853100879686.txt" in text and "升级失败" in text
+    assert "来源：借呗升级失败对企业融资与个人信贷的影响及应对策略" in text and "升级失败" in text
     assert html.escape(faq.messages.disclaimer_short) in text
     data = [button["callback_data"] for button in buttons(call)]
     assert [button["text"] for button in buttons(call)] == ["👍", "👎", "更多结果"]
@@ -122,7 +122,7 @@ def test_start_greets_says_what_it_knows_and_offers_three_examples(api, bot, faq
     assert [b["text"] for b in examples] == list(faq.messages.examples)
     api.push(callback_update(api.message(PRIVATE, call.result["message_id"]), examples[0]["callback_data"], USER))
     answer = api.wait_for("sendMessage", lambda c: _replies_to(c, call.result))
-    assert "来源：000_364e853100879686.txt" in answer.params["text"]
+    assert "来源：借呗升级失败对企业融资与个人信贷的影响及应对策略" in answer.params["text"]
 
 
 def test_help_and_about(api, bot, faq):
@@ -210,14 +210,14 @@ def test_an_edited_question_does_not_get_a_second_answer(api, bot):
 def test_an_over_long_question_is_answered_on_its_start_with_a_note(api, bot):
     question, _ = ask(api, "借呗升级失败怎么办" + "啊" * 3000)
     text = reply_to(api, question).params["text"]
-    assert "只按前 1000 个字" in text and "来源：000_364e853100879686.txt" in text
+    assert "只按前 1000 个字" in text and "来源：借呗升级失败对企业融资与个人信贷的影响及应对策略" in text
 
 
 def test_a_question_that_composition_multiplies_gets_an_answer_and_the_bot_lives_on(api, bot):
     question, _ = ask(api, "\ufdfa" * 1000)  # ﷺ: one character, eighteen once composed (NFKC)
     assert reply_to(api, question).params["text"]
     after, _ = ask(api, "借呗升级失败怎么办")
-    assert "来源：000_364e853100879686.txt" in reply_to(api, after).params["text"]
+    assert "来源：借呗升级失败对企业融资与个人信贷的影响及应对策略" in reply_to(api, after).params["text"]
     assert bot.process.poll() is None
 
 
@@ -232,7 +232,7 @@ def test_in_a_group_only_messages_addressed_to_the_bot_are_answered(api, bot):
                        reply_to=api.message(GROUP, answer.result["message_id"]))
     assert "来源：003_e93a62a378bb2d47.txt" in reply_to(api, follow_up).params["text"]
     command, _ = ask(api, "/ask@faq_test_bot 借呗升级失败怎么办", chat_id=GROUP)
-    assert "来源：000_364e853100879686.txt" in reply_to(api, command).params["text"]
+    assert "来源：借呗升级失败对企业融资与个人信贷的影响及应对策略" in reply_to(api, command).params["text"]
     sticker, _ = ask(api, None, chat_id=GROUP, **STICKER)
 
     settle(api)
@@ -375,7 +375,7 @@ def test_webhook_mode_takes_an_update_only_with_the_secret_header(tmp_path):
             statuses = [post_update(url, {"update_id": n, "message": message}, header)
                         for n, (message, header) in enumerate(zip(questions, (None, "wrong-secret", secret)), start=1)]
             assert statuses == [403, 403, 200]
-            assert "来源：000_364e853100879686.txt" in reply_to(api, questions[2]).params["text"]
+            assert "来源：借呗升级失败对企业融资与个人信贷的影响及应对策略" in reply_to(api, questions[2]).params["text"]
             assert not api.calls_to("sendMessage", lambda c: _replies_to(c, questions[0]) or _replies_to(c, questions[1]))
             assert not api.calls_to("getUpdates")
         finally:

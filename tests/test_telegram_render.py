@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 from telegram import Message
 
-from bot.reply import render_html, split_message
+from bot.reply import render_html, split_message, view
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
 from bot.telegram import (CALLBACK_DATA_LIMIT, MAX_SHOWN, Press, RedactingFormatter, Webhook, _feedback_data,
@@ -51,20 +51,20 @@ def test_passage_text_is_shown_literally_never_as_markup(faq):
     assert NASTY in shown
 
 
-def test_a_refusal_is_valid_html_with_examples_and_the_disclaimer(faq):
+def test_a_refusal_is_valid_html_with_its_reason_and_the_disclaimer(faq):
     [shown] = as_telegram_shows(split_message(render_html(faq.ask("今天天气怎么样"))))
-    assert faq.messages.examples[0] in shown and faq.messages.disclaimer_short in shown
+    assert view(faq.ask("今天天气怎么样")).reason in shown and faq.messages.disclaimer_short in shown
 
 
-def test_a_long_answer_is_split_at_paragraphs_into_valid_messages(faq):
+def test_a_long_full_text_is_split_at_paragraphs_into_valid_messages(faq):
     paragraphs = [f"第{i}段：" + "借呗额度异常 & <账单> " * 40 for i in range(30)]
-    answer = answer_with(faq, "\n".join(paragraphs), NASTY * 200, "短的一段。")
-    chunks = split_message(render_html(answer))
+    answer = answer_with(faq, "\n".join(paragraphs) + "\n\n" + NASTY * 200 + "\n\n短的一段。")
+    chunks = split_message(render_html(answer, full=True))
     shown = as_telegram_shows(chunks)
     assert len(chunks) > 2
     assert faq.messages.disclaimer_short in shown[-1]
     assert all(chunk.startswith("<b>") or not chunk.startswith("<") for chunk in chunks)
-    assert "".join(shown).replace("\n", "") == telegram_html_text(render_html(answer)).replace("\n", "")
+    assert "".join(shown).replace("\n", "") == telegram_html_text(render_html(answer, full=True)).replace("\n", "")
 
 
 def test_split_leaves_a_short_message_alone_and_cuts_under_any_limit():
