@@ -130,15 +130,16 @@ def threshold_for(probabilities: np.ndarray, y: np.ndarray, max_false_answers: f
     return float(np.nextafter(outside[allowed], 1.0))
 
 
-def tradeoff(probabilities: np.ndarray, y: np.ndarray, right: Sequence[bool]) -> list[dict]:
-    """For a range of thresholds: false answers (out of scope answered), false refusals
-    (answerable refused) and hit@1 of the answerable."""
+def tradeoff(probabilities: np.ndarray, y: np.ndarray, right: Sequence[bool],
+             thresholds: Sequence[float] = tuple(np.linspace(0.05, 0.95, 19))) -> list[dict]:
+    """For each threshold (by default a range): false answers (out of scope answered), false
+    refusals (answerable refused) and hit@1 of the answerable."""
     right_arr = np.array(right)
     rows = []
-    for t in np.linspace(0.05, 0.95, 19):
+    for t in thresholds:
         answered = probabilities >= t
         rows.append({
-            "threshold": round(float(t), 2),
+            "threshold": round(float(t), 4),
             "false_answers": round(float(answered[y == 0].mean()), 3) if (y == 0).any() else None,
             "false_refusals": round(float((~answered[y == 1]).mean()), 3) if (y == 1).any() else None,
             "hit@1": round(float((answered & right_arr)[y == 1].mean()), 3) if (y == 1).any() else None,
@@ -187,7 +188,8 @@ def calibrate(faq, specs: Sequence[str], max_false_answers: float = 0.08) -> tup
         models[kind] = ScopeModel({n: round(float(v), 4) for n, v in zip(names, w)}, round(b, 4),
                                   round(refuse_below, 4), round(answer_at, 4))
         figures[kind] = {"tradeoff": tradeoff(oof, y, right), "refuse_below": round(refuse_below, 4),
-                         "answer_at": round(answer_at, 4)}
+                         "answer_at": round(answer_at, 4),
+                         "operating_point": tradeoff(oof, y, right, (refuse_below,))[0]}
     calibration = Calibration(
         fusion=fusion, hybrid=models["hybrid"], lexical=models["lexical"], close=fit_close(examples, fusion),
         made_by=f"faqbot calibrate --max-false-answers {max_false_answers} " + " ".join(_short(s) for s in specs),

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                            help="share of out-of-scope questions the bot may answer (default 0.08)")
     calibrate.add_argument("--out", type=Path, default=None, metavar="FILE",
                            help="where to write it (default: calibration.json of the knowledge folder)")
+    calibrate.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                           help="also draw the refusal trade-off with the operating point (needs matplotlib)")
     commands.add_parser("embed", parents=[common],
                         help="write the knowledge folder's vectors.npz, so a fresh install answers at once")
     telegram = commands.add_parser("telegram", parents=[common], help="run the Telegram bot (token in $TELEGRAM_BOT_TOKEN)")
@@ -52,9 +54,17 @@ def _parser() -> argparse.ArgumentParser:
                           help="webhook mode: the address to listen on (default 127.0.0.1, behind a reverse proxy)")
     telegram.add_argument("--port", type=int, metavar="N", default=None,
                           help="webhook mode: the port to listen on (default 8443)")
-    report = commands.add_parser("report", help="unanswered and 👎 questions, grouped by wording, most frequent first")
+    report = commands.add_parser("report", parents=[common],
+                                 help="unanswered and 👎 questions, grouped by wording, most frequent first")
     report.add_argument("--log", type=Path, default=None, help="the JSONL log (default: $FAQBOT_LOG_DIR/unanswered.jsonl)")
     report.add_argument("--top", type=int, default=20, metavar="N", help="show the N largest groups (default 20)")
+    report.add_argument("--days", type=float, default=None, metavar="N", help="only the last N days")
+    report.add_argument("--suggest", action="store_true",
+                        help="group by meaning and propose, per group, the passage to add it to or a topic to write")
+    report.add_argument("--write", type=Path, default=None, metavar="FILE",
+                        help="with --suggest: write the drafts as a commented-out *.similar.txt (a new file)")
+    report.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                        help="also draw unanswered questions per week and the top groups (needs matplotlib)")
     return parser
 
 
@@ -88,8 +98,8 @@ def _run(args: argparse.Namespace) -> int:
         print("faqbot: error: --top-k must be at least 1", file=sys.stderr)
         return 2
     command = args.command or "console"
-    if command == "report":
-        return _report(args.log, args.top)
+    if command == "report" and not (args.suggest or args.write):
+        return _report(args, None)
     if command == "telegram":
         from .telegram import run
 
@@ -137,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if command == "calibrate":
         return _calibrate(faq, args, settings.knowledge)
+    if command == "report":
+        return _report(args, faq)
     return console.interactive(faq, settings.top_k)
 
 
@@ -153,10 +165,13 @@ def _no_default_sets() -> str:
 def _calibrate(faq, args: argparse.Namespace, folder: Path) -> int:
     from .calibration import calibrate, default_files
     from .decision import CALIBRATION_FILE
+    from .plots import PlotError, plot_tradeoff, require
 
     try:
+        if args.plot:
+            require()  # before minutes of fitting, not after
         calibration, figures = calibrate(faq, args.files or default_files(), args.max_false_answers)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, PlotError) as error:
         print(f"faqbot: error: {error}", file=sys.stderr)
         return 2
     out = args.out or folder / CALIBRATION_FILE
@@ -173,23 +188,60 @@ def _calibrate(faq, args: argparse.Namespace, folder: Path) -> int:
         for row in figures[kind]["tradeoff"]:
             mark = "  ◀" if abs(row["threshold"] - model.refuse_below) < 0.025 else ""
             print(f"{row['threshold']:>6}{row['false_answers']:>15}{row['false_refusals']:>16}{row['hit@1']:>8}{mark}")
+        point = figures[kind]["operating_point"]
+        print(f"operating point P ≥ {point['threshold']}: false answers {point['false_answers']}, "
+              f"false refusals {point['false_refusals']}, hit@1 {point['hit@1']}")
     print(f"\nclarify when the runner-up's share is ≥ {calibration.close} of the best's")
     print(f"written to {out}")
+    if args.plot:
+        try:
+            plot_tradeoff(figures, args.plot)
+        except PlotError as error:
+            print(f"faqbot: error: {error}", file=sys.stderr)
+            return 1
+        print(f"trade-off drawn in {args.plot}")
     return 0
 
 
 FOLDS_NOTE = "5-fold cross-validation"
 
 
-def _report(log: Path | None, top: int) -> int:
-    from .feedback import LOG_FILE, group_entries, log_dir, read_log, render_report
+def _report(args: argparse.Namespace, faq) -> int:
+    """The log's groups: by words, or (``faq`` given, ``--suggest``) by meaning with proposals."""
+    from .feedback import LOG_FILE, group_entries, log_dir, read_log, render_report, unanswered, within_days
+    from .plots import PlotError, plot_report, require
+    from .suggest import render_drafts, render_suggestions, suggest, write_drafts
     from .text import Tokenizer
 
-    path = log or log_dir() / LOG_FILE
+    if args.days is not None and not args.days > 0:
+        print("faqbot: error: --days must be a positive number of days", file=sys.stderr)
+        return 2
+    path = args.log or log_dir() / LOG_FILE
     if not path.exists():
         print(f"faqbot: no log at {path} yet: nothing was refused or marked 👎", file=sys.stderr)
         return 0
-    print(render_report(group_entries(read_log(path), Tokenizer()), top))
+    try:
+        if args.plot:
+            require()
+        entries = read_log(path)
+        if args.days is not None:
+            entries = within_days(entries, args.days)
+        if faq is None:
+            groups = group_entries(unanswered(entries), Tokenizer())
+            print(render_report(groups, args.top))
+        else:
+            result = suggest(faq, entries, args.top)
+            groups = [s.group for s in result.suggestions]
+            print(render_suggestions(result))
+            if args.write:
+                write_drafts(args.write, render_drafts(result))
+                print(f"\ndrafts written to {args.write}: uncomment the right ones, then move the file into the knowledge folder")
+        if args.plot:
+            plot_report(entries, groups, args.plot)
+            print(f"drawn in {args.plot}")
+    except (OSError, PlotError) as error:
+        print(f"faqbot: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -25,6 +25,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -35,6 +36,8 @@ LOG_FILE = "unanswered.jsonl"
 MAX_LOG_MB, LOG_FILES = 10.0, 5  # defaults of FAQBOT_LOG_MAX_MB and FAQBOT_LOG_FILES
 MAX_QUESTION_CHARS = 1000  # of a question, kept in the log
 MAX_COMPARED = 1000  # earlier groups a log entry is compared with, at most (see ``group_entries``)
+UNANSWERED = ("refused", "downvote", "none_of_these", "should_answer")  # kinds that are the maintainer's work
+PICKED = "clarify_pick"  # a clarification's choice a user tapped: ``shown`` is [the passage picked]
 _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
 
 
@@ -173,7 +176,8 @@ def rotated_paths(path: Path, files: int) -> list[Path]:
 
 @dataclass(frozen=True)
 class Group:
-    """Log entries asked in similar words: the maintainer's next passage to write."""
+    """Log entries asked in similar words (or meaning, ``bot.suggest``): the maintainer's next
+    passage to write. Counts per kind: refused, 👎, "都不是" and "应该能回答" presses."""
 
     example: str
     count: int
@@ -181,6 +185,8 @@ class Group:
     downvoted: int
     chats: int
     variants: tuple[str, ...]
+    none_of_these: int = 0
+    should_answer: int = 0
 
 
 def read_log(path: Path, files: int | None = None) -> list[dict]:
@@ -207,6 +213,25 @@ def read_log(path: Path, files: int | None = None) -> list[dict]:
     return entries
 
 
+def unanswered(entries: Iterable[dict]) -> list[dict]:
+    """The entries that are work: refused, 👎, "都不是", "应该能回答" (not the taps of a choice)."""
+    return [entry for entry in entries if entry.get("kind") in UNANSWERED]
+
+
+def entry_time(entry: dict) -> datetime | None:
+    """When an entry was logged (None for a missing or damaged time)."""
+    try:
+        return datetime.strptime(str(entry.get("time")), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
+
+
+def within_days(entries: Iterable[dict], days: float, now: datetime | None = None) -> list[dict]:
+    """The entries of the last ``days`` days; one whose time cannot be read is left out."""
+    start = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+    return [entry for entry in entries if (when := entry_time(entry)) is not None and when >= start]
+
+
 def _read_regular(path: Path) -> str | None:
     """A regular file's text (None when it is missing or something else: a FIFO must not hang
     the report). A maintainer may point ``--log`` at a link to a copy: reading follows links."""
@@ -221,9 +246,19 @@ def _read_regular(path: Path) -> str | None:
 
 
 def group_entries(entries: list[dict], tokenizer: Tokenizer, threshold: float = 0.5) -> list[Group]:
+    """Entries grouped by word overlap (``partition_by_words``), largest first."""
+    return by_size([summarise(found) for found in partition_by_words(entries, tokenizer, threshold)])
+
+
+def by_size(groups: Iterable[Group]) -> list[Group]:
+    """Most frequent first, then asked in the most chats."""
+    return sorted(groups, key=lambda g: (-g.count, -g.chats, g.example))
+
+
+def partition_by_words(entries: list[dict], tokenizer: Tokenizer, threshold: float = 0.5) -> list[list[dict]]:
     """Greedy grouping by word overlap: an entry joins the first group whose first entry shares
     at least ``threshold`` of their words (Jaccard of retrieval tokens), else starts a group;
-    largest first.
+    groups in the order they started.
 
     In O(n log n), not by comparing each entry with every group: identical wordings are grouped
     once, and only groups sharing one of the entry's rarest words are compared (the prefix filter
@@ -253,8 +288,7 @@ def group_entries(entries: list[dict], tokenizer: Tokenizer, threshold: float = 
                     postings.setdefault(word, []).append(group)
             decided[words] = group
         members[group].append(entry)
-    groups = [_group(found) for found in members]
-    return sorted(groups, key=lambda g: (-g.count, -g.chats, g.example))
+    return members
 
 
 def _prefix(words: frozenset[str], frequency: Counter, threshold: float) -> list[str]:
@@ -283,17 +317,25 @@ def _first_similar(words: frozenset[str], prefix: list[str], centres: list[froze
     return None
 
 
-def _group(found: list[dict]) -> Group:
+def summarise(found: list[dict]) -> Group:
+    """A group's counts, its most frequent wording and three others."""
     kinds = Counter(m.get("kind") for m in found)
-    wording = Counter(m["question"].strip() for m in found)
+    wording = wordings(found)
     return Group(
-        example=wording.most_common(1)[0][0],
+        example=wording[0],
         count=len(found),
         refused=kinds["refused"],
         downvoted=kinds["downvote"],
         chats=len({m.get("chat") for m in found}),
-        variants=tuple(q for q, _ in wording.most_common(4)[1:]),
+        variants=tuple(wording[1:4]),
+        none_of_these=kinds["none_of_these"],
+        should_answer=kinds["should_answer"],
     )
+
+
+def wordings(found: Iterable[dict]) -> list[str]:
+    """The distinct wordings of some entries, most frequent first (ties: first asked)."""
+    return [question for question, _ in Counter(m["question"].strip() for m in found).most_common()]
 
 
 def visible(text: str) -> str:
@@ -303,11 +345,17 @@ def visible(text: str) -> str:
     return _INVISIBLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+REPORT_HEADER = f"{'次数':>4} {'未答':>4} {'👎':>3} {'都不是':>3} {'应答':>4} {'会话':>4}  问题（及其他问法）"
+
+
+def render_group(group: Group) -> list[str]:
+    """One group's lines: its counts (all, refused, 👎, "都不是", "应该能回答", chats) and wordings."""
+    counts = (f"{group.count:>6} {group.refused:>6} {group.downvoted:>4} {group.none_of_these:>6} "
+              f"{group.should_answer:>6} {group.chats:>6}")
+    return [f"{counts}  {visible(group.example)}", *(f"{'':>{len(counts)}}  · {visible(v)}" for v in group.variants)]
+
+
 def render_report(groups: list[Group], top: int = 20) -> str:
     if not groups:
         return "日志里没有未回答或被点踩的问题。"
-    lines = [f"{'次数':>4} {'未答':>4} {'👎':>3} {'会话':>4}  问题（及其他问法）"]
-    for group in groups[:top]:
-        lines.append(f"{group.count:>6} {group.refused:>6} {group.downvoted:>4} {group.chats:>6}  {visible(group.example)}")
-        lines += [f"{'':>24}  · {visible(variant)}" for variant in group.variants]
-    return "\n".join(lines)
+    return "\n".join([REPORT_HEADER, *(line for group in groups[:top] for line in render_group(group))])

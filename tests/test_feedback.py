@@ -159,7 +159,7 @@ def greedy_groups(entries: list[dict], tokenizer, threshold: float = 0.5) -> lis
                 break
         else:
             clusters.append((words, [entry]))
-    return sorted((feedback._group(members) for _, members in clusters), key=lambda g: (-g.count, -g.chats, g.example))
+    return sorted((feedback.summarise(members) for _, members in clusters), key=lambda g: (-g.count, -g.chats, g.example))
 
 
 def test_grouping_follows_the_greedy_rule_exactly():
