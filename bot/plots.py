@@ -17,8 +17,8 @@ from .feedback import UNANSWERED, Group, entry_time, visible
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
              "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "AR PL UMing CN", "Droid Sans Fallback")
-KIND_LABELS = {"refused": ("refused", "未答"), "downvote": ("👎", "👎"), "none_of_these": ("none of these", "都不是"),
-               "should_answer": ("should answer", "应该能回答")}
+KIND_LABELS = {"refused": ("refused", "未答"), "downvote": ("thumbs down", "点踩"), "none_of_these": ("none of these", "都不是"),
+               "should_answer": ("should answer", "应该能回答")}  # (without a CJK font, with one); fonts lack 👎
 TOP_GROUPS = 8
 
 
