@@ -123,6 +123,26 @@ def private_cache_dir() -> Path | None:
         return None if descriptor is None else cache_dir()
 
 
+def vector_cache_path(knowledge_folder: Path, encoder_name: str) -> Path | None:
+    """Where the vectors of one knowledge folder are kept (one file per folder and encoder, so an
+    edit re-embeds only what changed), or None when there is no private cache folder. Only the
+    ``KEEP`` most recently used such files are kept."""
+    private = private_cache_dir()
+    if private is None:
+        return None
+    tag = hashlib.sha256(f"{encoder_name}\0{Path(knowledge_folder).resolve()}".encode()).hexdigest()[:32]
+    path = private / f"vectors-{tag}.npz"
+    try:
+        if path.exists():
+            os.utime(path)  # used now: the last to be dropped
+        stale = sorted(private.glob("vectors-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP:]
+        for old in stale:
+            old.unlink()
+    except OSError:  # another start tidying at the same time
+        pass
+    return path
+
+
 def _read(folder: int, name: str) -> tuple[dict[str, np.ndarray], dict] | None:
     """A cache file's arrays and JSON, or None when there is none. Raises for a file that is not a
     regular file of this user's that no one else can write, or is not a readable data-only .npz."""

@@ -10,14 +10,14 @@ from typing import Callable
 
 import numpy as np
 
-from .cache import cached_index, private_cache_dir
+from .cache import cached_index, vector_cache_path
 from .config import shipped_knowledge
 from .decision import CALIBRATION_FILE, Calibration, Outcome, Signals, decide, fuse, scope_features, top
 from .knowledge import Knowledge, Topic, load_knowledge
 from .reply import Answer, Messages, compose, distinct
 from .search import Hit, Index, Refusal, SearchResult
 from .text import question_text
-from .semantic import STORE_NAME, DenseIndex, VectorStore, load_encoder
+from .semantic import STORE_NAME, DenseIndex, Vectors, load_encoder
 
 MAX_QUESTION_CHARS = 1000
 SPARE_HITS = 5  # fetched beyond what is shown, for the passages ``distinct`` drops
@@ -33,28 +33,22 @@ def load_calibration(folder: Path) -> tuple[Calibration, Path]:
 
 
 def load_vectors(knowledge: Knowledge, folder: Path, semantic: bool,
-                 progress: Callable[[int, int], None] | None) -> DenseIndex | None:
+                 progress: Callable[[int, int], None] | None, wait: bool | None = None) -> Vectors | None:
     """The dense index: vectors from the folder's shipped store, then the user's cache, and only
-    what neither holds is embedded (and kept in the cache for the next start)."""
+    what neither holds is embedded (at once when it is little or ``wait``, else in the background)
+    and kept in the cache for the next start."""
     encoder = load_encoder(semantic)
     if encoder is None:
         return None
-    store = VectorStore()
-    store.load(Path(folder) / STORE_NAME)
-    private = private_cache_dir()  # None: a folder of someone else's, or open to others, is not used
-    cached_store = private / f"vectors-{encoder.name.replace('/', '_')}.npz" if private else None
-    if cached_store:
-        store.load(cached_store)
-    dense = DenseIndex(knowledge.passages, knowledge.topics, encoder, store, progress)
-    if store.added and cached_store:
-        store.save(cached_store)
-    return dense
+    cache = vector_cache_path(folder, encoder.name)  # None: no private cache folder to keep them in
+    return Vectors(knowledge.passages, knowledge.topics, encoder, [Path(folder) / STORE_NAME, cache], cache,
+                   progress, wait)
 
 
 def ship_vectors(faq: "FAQ", folder: Path) -> int:
     """Write the vectors of exactly this knowledge to the folder's ``vectors.npz``, so that a
     fresh install answers its first question without embedding anything. Returns how many."""
-    if faq.dense is None:
+    if faq.vectors is None or not faq.vectors.wait():
         raise RuntimeError("the sentence encoder is off or cannot load here: no vectors to write")
     path = Path(folder) / STORE_NAME
     faq.dense.store.save(path, faq.dense.keys)
@@ -66,7 +60,7 @@ def ship_vectors(faq: "FAQ", folder: Path) -> int:
 class FAQ:
     knowledge: Knowledge
     index: Index
-    dense: DenseIndex | None
+    vectors: Vectors | None  # None: words alone; else ready now, or once the background embedding ends
     calibration: Calibration
     messages: Messages
     calibration_path: Path | None = None
@@ -79,9 +73,12 @@ class FAQ:
         use_cache: bool = True,
         progress: Callable[[int, int], None] | None = None,
         semantic: bool = True,
+        wait_for_vectors: bool | None = None,
     ) -> "FAQ":
         """Read and index a knowledge folder, or load its index from the cache (``bot.cache``);
-        ``progress(done, total)`` hears how the indexing goes. ``semantic=False``: words only."""
+        ``progress(done, total)`` hears how the indexing goes. ``semantic=False``: words only.
+        Missing vectors are embedded before returning when ``wait_for_vectors`` (None: when they are
+        few, ``semantic.SYNC_TEXTS``), else in the background while words alone answer."""
 
         knowledge = load_knowledge(folder, skip_bad=skip_bad)  # always: cheap, and its digest is the cache key
 
@@ -89,9 +86,15 @@ class FAQ:
             return Index(knowledge.passages, knowledge.topics, progress=progress)
 
         index = cached_index(knowledge, build) if use_cache else build()
-        dense = load_vectors(knowledge, folder, semantic, progress)
+        vectors = load_vectors(knowledge, folder, semantic, progress, wait_for_vectors)
         calibration, path = load_calibration(folder)
-        return cls(knowledge, index, dense, calibration, Messages.load().with_notices(knowledge.notices), path)
+        return cls(knowledge, index, vectors, calibration, Messages.load().with_notices(knowledge.notices), path)
+
+    @property
+    def dense(self) -> DenseIndex | None:
+        """The dense index once every vector exists; until then (or without an encoder) None, and
+        every answer is ranked and decided on words alone."""
+        return self.vectors.index if self.vectors is not None else None
 
     def signals(self, question: str) -> Signals:
         """Every retriever's scores of every passage, and the nearest out-of-scope example."""

@@ -5,15 +5,25 @@ downloaded). e5 was trained with prefixes: ``query: `` for a question, and for t
 questions (a passage's own questions, the out-of-scope examples) too, since that comparison is
 symmetric; ``passage: `` for an answer body. Vectors are kept by content (model, prefix, text), so
 an edited passage costs the embedding of what changed and nothing else.
+
+A knowledge whose vectors are all stored (the shipped one brings ``vectors.npz``) is ready at
+once. Otherwise a few missing vectors (``SYNC_TEXTS``, an edited passage) are embedded during the
+start, and many (a new knowledge of 100,000 passages: hours on two cores) in a background thread
+while the bot answers on words alone; the ranking uses meaning from the moment every vector exists.
+The background work is saved to the private cache as it goes and at exit, so a later start resumes.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
 import tempfile
 import threading
+import time
+import weakref
+import zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence
 
@@ -26,6 +36,11 @@ log = logging.getLogger(__name__)
 MAX_ENCODED_CHARS = 512  # e5 reads 512 tokens at most; a longer text only costs time
 MAX_QUESTION_CHARS = 200  # a question's cost: 512 tokens take ~60× a short question; what is asked comes early
 BATCH = 64
+BACKGROUND_BATCH = 16  # texts per background call: the encoder's lock is never held long, a stop comes soon
+SYNC_TEXTS = 256  # more vectors missing than this (about 10 s on an idle core) are embedded in the background
+CHECKPOINT_SECONDS = 60.0  # background work is saved at least this far apart (and at 20× the last save's time)
+STOP_SECONDS = 30.0  # at exit, how long the background thread may take to finish its batch and save
+READ_ROWS = 4096  # rows read at a time from a store file: a large one never exists twice in memory
 NEIGHBOURS = 5  # nearest examples (passage questions or out-of-scope ones) whose kinds are counted
 STORE_NAME = "vectors.npz"  # the shipped knowledge's vectors, beside its files
 _KEY_BYTES = 16
@@ -101,40 +116,134 @@ def vector_key(encoder_name: str, kind: str, text: str) -> bytes:
 
 
 class VectorStore:
-    """Vectors by content key; read from and written to ``.npz`` files of plain arrays (no pickle)."""
+    """Unit vectors by content key, one float32 row per distinct text in a matrix that grows in
+    place. Files are ``.npz`` of plain arrays (``keys``: n×16 bytes, ``vectors``: n×dim float16, no
+    pickle), read and written a few thousand rows at a time: 200,000 vectors never exist twice in
+    memory. Rows are only ever appended, so a row number stays valid while another thread adds."""
 
     def __init__(self) -> None:
-        self._rows: dict[bytes, np.ndarray] = {}
+        self._row: dict[bytes, int] = {}
+        self._keys: list[bytes] = []
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._count = 0
+        self._lock = threading.Lock()
         self.added = 0  # vectors computed since loading: whether a save is worth it
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._count
 
-    def load(self, path: Path) -> None:
-        """Merge a store file; a missing, damaged or foreign one is ignored with a warning."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                keys, vectors = data["keys"], data["vectors"]
-            if keys.dtype != np.uint8 or keys.shape[1:] != (_KEY_BYTES,) or vectors.ndim != 2 or len(keys) != len(vectors):
-                raise ValueError("unexpected shape")
-        except FileNotFoundError:
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._row
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """Every stored vector, one row each (a view: no copy)."""
+        return self._matrix[: self._count]
+
+    def rows(self, keys: Sequence[bytes]) -> np.ndarray:
+        return np.fromiter((self._row[k] for k in keys), dtype=np.int64, count=len(keys))
+
+    def missing(self, keys: Iterable[bytes]) -> list[bytes]:
+        """The distinct keys not stored, in their first order."""
+        return list(dict.fromkeys(k for k in keys if k not in self._row))
+
+    def _reserve(self, extra: int, dim: int) -> None:
+        """Room for ``extra`` more rows, in one reallocation (not one per batch)."""
+        if self._matrix.shape[1] not in (0, dim) and self._count:
+            raise ValueError(f"vectors of {dim} dimensions, the store holds {self._matrix.shape[1]}")
+        if self._count + extra > len(self._matrix) or self._matrix.shape[1] != dim:
+            grown = np.empty((self._count + extra, dim), dtype=np.float32)
+            if self._count:
+                grown[: self._count] = self._matrix[: self._count]
+            self._matrix = grown
+
+    def _append(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        """Store vectors of keys not yet stored (the caller holds the lock)."""
+        fresh = [n for n, key in enumerate(keys) if key not in self._row]
+        if not fresh:
             return
-        except Exception as error:
-            log.warning("vector store %s unreadable (%s); vectors are computed again", path.name, type(error).__name__)
+        self._reserve(len(fresh), vectors.shape[1])
+        end = self._count + len(fresh)
+        self._matrix[self._count:end] = vectors[fresh]
+        for row, n in enumerate(fresh, self._count):
+            self._row[keys[n]] = row
+            self._keys.append(keys[n])
+        self._count = end  # last: a reader never sees a row before it is written
+
+    def add(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        with self._lock:
+            before = self._count
+            self._append(keys, np.asarray(vectors, dtype=np.float32))
+            self.added += self._count - before
+
+    def load(self, path: Path | None, wanted: set[bytes] | None = None) -> None:
+        """Merge a store file's vectors (only those of ``wanted`` keys, when given). A missing file is
+        nothing; a damaged or foreign one is ignored with a warning, and nothing of it is kept."""
+        if path is None:
             return
-        self._rows.update(zip((row.tobytes() for row in keys), vectors.astype(np.float32)))
+        with self._lock:
+            before = self._count
+            try:
+                self._read(path, wanted)
+            except FileNotFoundError:
+                return
+            except Exception as error:
+                self._count = before
+                del self._keys[before:]
+                self._row = {key: row for key, row in self._row.items() if row < before}
+                log.warning("vector store %s unreadable (%s); vectors are computed again", Path(path).name,
+                            type(error).__name__)
+
+    def _read(self, path: Path, wanted: set[bytes] | None) -> None:
+        with zipfile.ZipFile(path) as archive:
+            with archive.open("keys.npy") as handle:
+                keys = np.lib.format.read_array(handle, allow_pickle=False)
+            with archive.open("vectors.npy") as handle:
+                version = np.lib.format.read_magic(handle)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read_header(handle)
+                if (keys.dtype != np.uint8 or keys.shape[1:] != (_KEY_BYTES,) or len(shape) != 2 or shape[0] != len(keys)
+                        or fortran or dtype not in (np.dtype(np.float16), np.dtype(np.float32))):
+                    raise ValueError("unexpected shape")
+                names = [row.tobytes() for row in keys]
+                first: dict[bytes, int] = {}
+                for n, key in enumerate(names):
+                    if key not in first and key not in self._row and (wanted is None or key in wanted):
+                        first[key] = n
+                take = np.fromiter(first.values(), dtype=np.int64, count=len(first))  # increasing
+                self._reserve(len(take), shape[1])
+                row_bytes = shape[1] * dtype.itemsize
+                for start in range(0, shape[0], READ_ROWS):
+                    count = min(READ_ROWS, shape[0] - start)
+                    data = handle.read(count * row_bytes)
+                    if len(data) != count * row_bytes:
+                        raise ValueError("truncated")
+                    chosen = take[np.searchsorted(take, start):np.searchsorted(take, start + count)]
+                    if len(chosen):
+                        chunk = np.frombuffer(data, dtype=dtype).reshape(count, shape[1])
+                        self._append([names[n] for n in chosen], chunk[chosen - start])
 
     def save(self, path: Path, keys: Iterable[bytes] | None = None) -> None:
-        """Write (atomically) every vector, or only those of ``keys``."""
-        chosen = [k for k in (self._rows if keys is None else keys) if k in self._rows]
-        dim = len(next(iter(self._rows.values()))) if self._rows else 0
-        vectors = np.array([self._rows[k] for k in chosen], dtype=np.float16).reshape(len(chosen), dim)
+        """Write (atomically, 0600) every vector, or only those of ``keys``, as float16."""
+        with self._lock:
+            chosen = (np.arange(self._count) if keys is None
+                      else self.rows([k for k in dict.fromkeys(keys) if k in self._row]))
+            names = b"".join(self._keys[n] for n in chosen)
+            matrix, dim = self._matrix, self._matrix.shape[1]
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".vectors-", suffix=".npz", delete=False) as handle:
-                # keys as rows of bytes: numpy's fixed-size byte strings would drop trailing zero bytes
-                keys_array = np.frombuffer(b"".join(chosen), dtype=np.uint8).reshape(len(chosen), _KEY_BYTES)
-                np.savez(handle, keys=keys_array, vectors=vectors)
+                with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+                    with archive.open("keys.npy", "w") as member:
+                        # keys as rows of bytes: numpy's fixed-size byte strings would drop trailing zero bytes
+                        keys_array = np.frombuffer(names, dtype=np.uint8).reshape(len(chosen), _KEY_BYTES)
+                        np.lib.format.write_array(member, keys_array, allow_pickle=False)
+                    with archive.open("vectors.npy", "w", force_zip64=True) as member:
+                        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                                  "shape": (len(chosen), dim)}
+                        np.lib.format.write_array_header_1_0(member, header)
+                        for start in range(0, len(chosen), READ_ROWS):
+                            member.write(matrix[chosen[start:start + READ_ROWS]].astype(np.float16).tobytes())
             os.replace(handle.name, path)
         except OSError as error:
             log.warning("vector store not written (%s)", error)
@@ -148,58 +257,198 @@ class VectorStore:
     ) -> np.ndarray:
         """Unit vectors of ``texts`` (``kind``: "query" or "passage"); only unseen texts are encoded."""
         keys = [vector_key(encoder.name, kind, t) for t in texts]
-        missing = list(dict.fromkeys(k for k in keys if k not in self._rows))
-        if missing:
-            text_of = dict(zip(keys, texts))
-            encode = encoder.queries if kind == "query" else encoder.passages
-            for start in range(0, len(missing), BATCH):
-                chunk = missing[start:start + BATCH]
-                for key, vector in zip(chunk, encode([text_of[k] for k in chunk])):
-                    self._rows[key] = vector
-                self.added += len(chunk)
-                if progress:
-                    progress(min(start + BATCH, len(missing)), len(missing))
+        text_of = dict(zip(keys, texts))
+        embed(encoder, self, [(k, kind, text_of[k]) for k in self.missing(keys)], BATCH, progress)
         if not keys:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([self._rows[k] for k in keys]).astype(np.float32, copy=False)
+            return np.zeros((0, self._matrix.shape[1]), dtype=np.float32)
+        return self.matrix[self.rows(keys)]
 
 
-class DenseIndex:
-    """Vectors of every passage's questions (heading chain, last heading, each similar question)
-    and answer, and of every out-of-scope example; cosines to a question in one product each."""
+Work = Sequence[tuple[bytes, str, str]]  # (key, kind, text) of vectors to compute
 
-    def __init__(self, passages: Sequence, topics: Sequence, encoder: Encoder, store: VectorStore,
-                 progress: Callable[[int, int], None] | None = None) -> None:
-        self.encoder = encoder
-        self.store = store
+
+def embed(encoder: Encoder, store: VectorStore, work: Work, batch: int,
+          progress: Callable[[int, int], None] | None = None, stop: Callable[[], bool] = lambda: False) -> int:
+    """Encode ``work`` into ``store``, ``batch`` texts a call, until done or ``stop()``; how many."""
+    done = 0
+    for start in range(0, len(work), batch):
+        if stop():
+            break
+        chunk = work[start:start + batch]
+        for kind, encode in (("query", encoder.queries), ("passage", encoder.passages)):
+            part = [(key, text) for key, k, text in chunk if k == kind]
+            if part:
+                store.add([key for key, _ in part], encode([text for _, text in part]))
+        done += len(chunk)
+        if progress:
+            progress(done, len(work))
+    return done
+
+
+class TextPlan:
+    """The texts one knowledge asks of the encoder, with their keys: every passage's questions
+    (heading chain, last heading, each similar question) and every out-of-scope example as
+    queries, every passage's answer (under its question) as a passage."""
+
+    def __init__(self, passages: Sequence, topics: Sequence, encoder_name: str) -> None:
         questions = [(n, text) for n, p in enumerate(passages)
                      for text in dict.fromkeys((p.question, p.headings[-1], *p.similar))]
         outside = [(n, text) for n, topic in enumerate(topics) for text in topic.questions]
-        self._question_owner = np.array([n for n, _ in questions], dtype=np.int64)
-        self._outside_topic = np.array([n for n, _ in outside], dtype=np.int64)
+        self.question_owner = np.array([n for n, _ in questions], dtype=np.int64)
+        self.outside_topic = np.array([n for n, _ in outside], dtype=np.int64)
         self.passage_count = len(passages)
-        texts = [t for _, t in questions] + [t for _, t in outside]
-        self.keys = [vector_key(encoder.name, "query", t) for t in texts]
+        queries = [t for _, t in questions] + [t for _, t in outside]
         answers = [f"{p.question}\n{p.answer}" for p in passages]
-        self.keys += [vector_key(encoder.name, "passage", t) for t in answers]
-        both = store.vectors(encoder, "query", texts, progress)
-        self._questions, self._outside = both[: len(questions)], both[len(questions):]
-        self._answers = store.vectors(encoder, "passage", answers, progress)
+        self.kinds = ["query"] * len(queries) + ["passage"] * len(answers)
+        self.texts = queries + answers
+        self.keys = [vector_key(encoder_name, kind, text) for kind, text in zip(self.kinds, self.texts)]
+        self.questions, self.outside = len(questions), len(outside)
+
+    def work(self, store: VectorStore) -> list[tuple[bytes, str, str]]:
+        """What the store lacks, each text once."""
+        lacking = set(store.missing(self.keys))
+        found: dict[bytes, tuple[bytes, str, str]] = {}
+        for key, kind, text in zip(self.keys, self.kinds, self.texts):
+            if key in lacking and key not in found:
+                found[key] = (key, kind, text)
+        return list(found.values())
+
+
+class DenseIndex:
+    """Cosines of a question to every passage's questions and answer and to every out-of-scope
+    example: one product with the store's matrix, then each text's row picked out."""
+
+    def __init__(self, passages: Sequence, topics: Sequence, encoder: Encoder, store: VectorStore,
+                 progress: Callable[[int, int], None] | None = None,
+                 plan: TextPlan | None = None) -> None:
+        """Embeds what the store lacks first (``Vectors`` does it in the background instead)."""
+        plan = plan or TextPlan(passages, topics, encoder.name)
+        embed(encoder, store, plan.work(store), BATCH, progress)
+        self.encoder = encoder
+        self.store = store
+        self.keys = plan.keys
+        rows = store.rows(plan.keys)
+        questions, outside = plan.questions, plan.questions + plan.outside
+        self._question_rows, self._outside_rows, self._answer_rows = rows[:questions], rows[questions:outside], rows[outside:]
+        self._question_owner, self._outside_topic = plan.question_owner, plan.outside_topic
+        self.passage_count = plan.passage_count
 
     def signals(self, question: str) -> tuple[np.ndarray, np.ndarray, float, int | None, float]:
         """Per passage the best cosine to its questions and the cosine to its answer; the best
         cosine to an out-of-scope example and that example's topic number; the share of passage
         questions among the question's ``NEIGHBOURS`` nearest examples of either kind."""
         vector = self.encoder.question(question)
-        inside = self._questions @ vector
+        cosines = self.store.matrix @ vector
+        inside = cosines[self._question_rows]
         best = np.full(self.passage_count, -1.0, dtype=np.float32)
         np.maximum.at(best, self._question_owner, inside)
-        answers = self._answers @ vector
-        if not len(self._outside):
+        answers = cosines[self._answer_rows]
+        if not len(self._outside_rows):
             return best, answers, 0.0, None, 1.0
-        outside = self._outside @ vector
+        outside = cosines[self._outside_rows]
         nearest = int(np.argmax(outside))
         k = min(NEIGHBOURS, len(inside))
         threshold = np.partition(np.concatenate([inside, outside]), -k)[-k]
         share = float((inside >= threshold).sum() / max(k, (inside >= threshold).sum() + (outside >= threshold).sum()))
         return best, answers, float(outside[nearest]), int(self._outside_topic[nearest]), share
+
+
+class Vectors:
+    """One knowledge's dense index: ``index`` is None until every vector exists, then the
+    ``DenseIndex``. Vectors come from store files (the knowledge's shipped one, then the private
+    cache), and only what none holds is embedded: at once when that is at most ``SYNC_TEXTS`` texts
+    (or ``wait`` says so), else in a background thread while the bot answers on words alone. Work
+    done is saved to ``cache`` every checkpoint, when complete, and at exit."""
+
+    def __init__(self, passages: Sequence, topics: Sequence, encoder: Encoder, sources: Sequence[Path | None],
+                 cache: Path | None = None, progress: Callable[[int, int], None] | None = None,
+                 wait: bool | None = None) -> None:
+        self.encoder = encoder
+        self.store = VectorStore()
+        self.cache = cache
+        self.index: DenseIndex | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._plan = TextPlan(passages, topics, encoder.name)
+        wanted = set(self._plan.keys)
+        for source in sources:
+            self.store.load(source, wanted)
+        work = self._plan.work(self.store)
+        self.pending = len(work)  # texts embedded after the start: 0 when the store held them all
+        if not work or (wait if wait is not None else len(work) <= SYNC_TEXTS):
+            self._finish(progress)
+            return
+        log.warning("sentence encoder: embedding %d texts in the background; until they are ready, "
+                    "answers use words alone (BM25)", len(work))
+        self.store._reserve(len(work), self._dim())
+        thread = threading.Thread(target=_background, args=(weakref.ref(self), encoder, self.store, work, cache, self._stop),
+                                  name="faqbot-embedding", daemon=True)
+        _running[thread] = self._stop
+        thread.start()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the dense index is ready (or ``timeout`` seconds); whether it is."""
+        return self._ready.wait(timeout)
+
+    def _dim(self) -> int:
+        return self.store.matrix.shape[1] if len(self.store) else len(self.encoder.queries(["借呗"])[0])
+
+    def _finish(self, progress: Callable[[int, int], None] | None = None) -> None:
+        self.index = DenseIndex((), (), self.encoder, self.store, progress, plan=self._plan)
+        if self.store.added and self.cache:
+            self.store.save(self.cache)
+            self.store.added = 0
+        self._ready.set()
+
+
+_running: "weakref.WeakKeyDictionary[threading.Thread, threading.Event]" = weakref.WeakKeyDictionary()
+
+
+def _background(owner: "weakref.ref[Vectors]", encoder: Encoder, store: VectorStore, work: Work,
+                cache: Path | None, stop: threading.Event) -> None:
+    """Embed ``work`` a batch at a time, saving to ``cache`` now and then; build the index when
+    done. Stops early, saving what it did, when asked (exit) or when its ``Vectors`` is gone (a
+    reload replaced it)."""
+    began = saved_at = time.monotonic()
+    pause, done = CHECKPOINT_SECONDS, 0
+
+    def save() -> None:
+        nonlocal saved_at, pause
+        started = time.monotonic()
+        if cache and store.added:
+            store.save(cache)
+            store.added = 0
+        saved_at = time.monotonic()
+        pause = max(CHECKPOINT_SECONDS, 20 * (saved_at - started))  # saving stays a small share of the work
+
+    try:
+        while done < len(work) and not stop.is_set() and owner() is not None:
+            done += embed(encoder, store, work[done:done + BACKGROUND_BATCH], BACKGROUND_BATCH)
+            if time.monotonic() - saved_at >= pause:
+                save()
+                log.info("sentence encoder: %d of %d texts embedded", done, len(work))
+        vectors = owner()
+        if done < len(work) or vectors is None:
+            save()
+            return
+        vectors._finish()
+        log.warning("sentence encoder: %d texts embedded in %.0f s; answers use words and meaning",
+                    len(work), time.monotonic() - began)
+    except Exception as error:  # the encoder failing mid-way: words alone go on serving
+        log.warning("sentence encoder: background embedding stopped (%s: %s); answering on words alone",
+                    type(error).__name__, error)
+
+
+@atexit.register
+def _stop_background() -> None:
+    """At exit, each background thread finishes its batch and saves what it did."""
+    threads = list(_running.items())
+    for _, stop in threads:
+        stop.set()
+    deadline = time.monotonic() + STOP_SECONDS
+    for thread, _ in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
