@@ -157,6 +157,11 @@ class VectorStore:
                 grown[: self._count] = self._matrix[: self._count]
             self._matrix = grown
 
+    def reserve(self, extra: int) -> None:
+        """Room for ``extra`` more vectors of the stored size, so that adding them never copies."""
+        with self._lock:
+            self._reserve(extra, self._matrix.shape[1])
+
     def _append(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         """Store vectors of keys not yet stored (the caller holds the lock)."""
         fresh = [n for n, key in enumerate(keys) if key not in self._row]
@@ -318,11 +323,9 @@ class DenseIndex:
     """Cosines of a question to every passage's questions and answer and to every out-of-scope
     example: one product with the store's matrix, then each text's row picked out."""
 
-    def __init__(self, passages: Sequence, topics: Sequence, encoder: Encoder, store: VectorStore,
-                 progress: Callable[[int, int], None] | None = None,
-                 plan: TextPlan | None = None) -> None:
+    def __init__(self, plan: TextPlan, encoder: Encoder, store: VectorStore,
+                 progress: Callable[[int, int], None] | None = None) -> None:
         """Embeds what the store lacks first (``Vectors`` does it in the background instead)."""
-        plan = plan or TextPlan(passages, topics, encoder.name)
         embed(encoder, store, plan.work(store), BATCH, progress)
         self.encoder = encoder
         self.store = store
@@ -380,7 +383,6 @@ class Vectors:
             return
         log.warning("sentence encoder: embedding %d texts in the background; until they are ready, "
                     "answers use words alone (BM25)", len(work))
-        self.store._reserve(len(work), self._dim())
         thread = threading.Thread(target=_background, args=(weakref.ref(self), encoder, self.store, work, cache, self._stop),
                                   name="faqbot-embedding", daemon=True)
         _running[thread] = self._stop
@@ -394,11 +396,8 @@ class Vectors:
         """Block until the dense index is ready (or ``timeout`` seconds); whether it is."""
         return self._ready.wait(timeout)
 
-    def _dim(self) -> int:
-        return self.store.matrix.shape[1] if len(self.store) else len(self.encoder.queries(["借呗"])[0])
-
     def _finish(self, progress: Callable[[int, int], None] | None = None) -> None:
-        self.index = DenseIndex((), (), self.encoder, self.store, progress, plan=self._plan)
+        self.index = DenseIndex(self._plan, self.encoder, self.store, progress)
         if self.store.added and self.cache:
             self.store.save(self.cache)
             self.store.added = 0
@@ -428,6 +427,8 @@ def _background(owner: "weakref.ref[Vectors]", encoder: Encoder, store: VectorSt
     try:
         while done < len(work) and not stop.is_set() and owner() is not None:
             done += embed(encoder, store, work[done:done + BACKGROUND_BATCH], BACKGROUND_BATCH)
+            if done == min(BACKGROUND_BATCH, len(work)):  # the vectors' size is known now: one allocation
+                store.reserve(len(work) - done)
             if time.monotonic() - saved_at >= pause:
                 save()
                 log.info("sentence encoder: %d of %d texts embedded", done, len(work))

@@ -1,9 +1,13 @@
 """Meaning beside words: the encoder, its vectors kept by content, the learned scope decision and
 the third outcome, clarify."""
 
+import hashlib
 import json
 import re
+import threading
+import time
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +19,7 @@ from bot.faq import FAQ
 from bot.knowledge import KnowledgeError, load_knowledge, read_unanswerable
 from bot.reply import compose, to_json
 from bot.search import Hit, SearchResult
-from bot.semantic import DenseIndex, VectorStore
+from bot.semantic import TextPlan, Vectors, VectorStore
 
 from conftest import KNOWLEDGE, ROOT, SHARED, run_faqbot
 
@@ -40,20 +44,126 @@ class CountingEncoder:
         return self.inner.passages(texts)
 
 
+class HashEncoder:
+    """Unit vectors drawn from each text's hash: an encoder that costs nothing, for what does not
+    depend on meaning (what is embedded, when, and where it is kept). With a ``gate`` (a
+    semaphore), every batch call waits for a permit, so a test decides when the work advances."""
+
+    name = "hash-encoder"
+
+    def __init__(self, gate: threading.Semaphore | None = None) -> None:
+        self.gate = gate
+        self.encoded: list[str] = []
+
+    @staticmethod
+    def _unit(kind: str, texts) -> np.ndarray:
+        rows = [np.random.default_rng(int.from_bytes(hashlib.sha1(f"{kind}{t}".encode()).digest()[:8], "little"))
+                .standard_normal(384) for t in texts]
+        matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), 384)
+        return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+    def _batch(self, kind: str, texts) -> np.ndarray:
+        if self.gate is not None:
+            assert self.gate.acquire(timeout=600)
+        self.encoded += texts
+        return self._unit(kind, texts)
+
+    def queries(self, texts):
+        return self._batch("query", texts)
+
+    def passages(self, texts):
+        return self._batch("passage", texts)
+
+    def question(self, text):
+        return self._unit("query", [text])[0]
+
+
+def _waited(condition, seconds: float = 600) -> bool:
+    """Poll ``condition`` until true or a deadline generous enough for a machine ten times slower."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_editing_one_similar_question_embeds_only_that_question(tmp_path):
     knowledge = load_knowledge(KNOWLEDGE)
-    encoder, store = CountingEncoder(), VectorStore()
-    store.load(KNOWLEDGE / semantic.STORE_NAME)
-    DenseIndex(knowledge.passages, knowledge.topics, encoder, store)
-    assert encoder.encoded == []  # the shipped store already holds every vector of the shipped knowledge
-    store.save(tmp_path / "vectors.npz")
+    encoder = CountingEncoder()
+    shipped = Vectors(knowledge.passages, knowledge.topics, encoder, [KNOWLEDGE / semantic.STORE_NAME],
+                      cache=tmp_path / "vectors.npz")
+    assert shipped.ready and shipped.pending == 0 and encoder.encoded == []  # the shipped store holds them all
 
     passages = list(knowledge.passages)
-    passages[3] = passages[3].__class__(**{**passages[3].__dict__, "similar": passages[3].similar + ("借呗这个月为啥又升级失败",)})
-    reloaded = VectorStore()
-    reloaded.load(tmp_path / "vectors.npz")
-    DenseIndex(passages, knowledge.topics, encoder, reloaded)
-    assert encoder.encoded == ["借呗这个月为啥又升级失败"]
+    passages[3] = replace(passages[3], similar=passages[3].similar + ("借呗这个月为啥又升级失败",))
+    edited = Vectors(passages, knowledge.topics, encoder, [KNOWLEDGE / semantic.STORE_NAME], cache=tmp_path / "vectors.npz")
+    assert edited.ready and encoder.encoded == ["借呗这个月为啥又升级失败"]  # a few: embedded during the start
+    again = Vectors(passages, knowledge.topics, encoder, [KNOWLEDGE / semantic.STORE_NAME, tmp_path / "vectors.npz"])
+    assert again.ready and again.pending == 0 and encoder.encoded == ["借呗这个月为啥又升级失败"]  # kept in the cache
+
+
+def test_answers_come_from_words_while_vectors_are_embedded_then_rank_as_if_they_had_been_ready(faq, tmp_path):
+    knowledge = faq.knowledge
+    gate = threading.Semaphore(0)
+    background = Vectors(knowledge.passages, knowledge.topics, HashEncoder(gate), [], cache=tmp_path / "v.npz", wait=False)
+    at_once = Vectors(knowledge.passages, knowledge.topics, HashEncoder(), [], wait=True)
+    waiting, ready, lexical = (replace(faq, vectors=v) for v in (background, at_once, None))
+    questions = ["借呗升级失败怎么办", "借呗额度为什么没了", "花呗怎么还款", "今天天气怎么样"]
+
+    def ranked(bot):
+        return [([h.passage.id for h in a.hits], a.answered, a.clarify) for a in map(bot.ask, questions)]
+
+    assert not background.ready and waiting.dense is None and not waiting.signals(questions[0]).dense
+    assert ranked(waiting) == ranked(lexical)  # nothing waits for the encoder: words alone answer
+    gate.release(10**6)
+    assert background.wait(600)
+    assert waiting.signals(questions[0]).dense
+    assert ranked(waiting) == ranked(ready)
+    for question in questions:
+        one, other = waiting.signals(question), ready.signals(question)
+        assert all(np.allclose(one.retrievers[k], other.retrievers[k], atol=1e-6) for k in other.retrievers)
+    resumed = Vectors(knowledge.passages, knowledge.topics, HashEncoder(gate), [tmp_path / "v.npz"])
+    assert resumed.ready and resumed.pending == 0  # the finished work was saved for the next start
+
+
+def test_background_embedding_stopped_at_exit_keeps_its_work_and_the_next_start_does_only_the_rest(faq, tmp_path):
+    knowledge = faq.knowledge
+    gate = threading.Semaphore(2)
+    first = HashEncoder(gate)
+    stopped = Vectors(knowledge.passages, knowledge.topics, first, [], cache=tmp_path / "v.npz", wait=False)
+    total = stopped.pending
+    assert _waited(lambda: len(first.encoded) == 2 * semantic.BACKGROUND_BATCH)  # two batches, the third waits
+    exiting = threading.Thread(target=semantic._stop_background)  # what runs at interpreter exit
+    exiting.start()
+    assert _waited(stopped._stop.is_set)
+    gate.release(10**6)  # the batch under way ends; no further one starts
+    exiting.join(600)
+    assert not stopped.ready and 0 < len(first.encoded) < total
+
+    second = HashEncoder()
+    resumed = Vectors(knowledge.passages, knowledge.topics, second, [tmp_path / "v.npz"], wait=True)
+    assert resumed.ready and resumed.pending == total - len(first.encoded)
+    assert sorted(first.encoded + second.encoded) == sorted(text for _, _, text in TextPlan(
+        knowledge.passages, knowledge.topics, HashEncoder.name).work(VectorStore()))
+
+
+def test_a_vector_store_damaged_midway_is_ignored_whole(tmp_path, caplog):
+    store = VectorStore()
+    encoder = HashEncoder()
+    store.vectors(encoder, "query", [f"问题{n}" for n in range(5000)])
+    store.save(tmp_path / "v.npz")
+    data = (tmp_path / "v.npz").read_bytes()
+    middle = len(data) // 2
+    (tmp_path / "v.npz").write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 64]) + data[middle + 64:])
+    reread = VectorStore()
+    reread.load(tmp_path / "v.npz")
+    assert len(reread) == 0 and "unreadable" in caplog.text  # rows read before the damage showed are dropped too
+    whole = VectorStore()
+    (tmp_path / "v.npz").write_bytes(data)
+    whole.load(tmp_path / "v.npz", wanted={semantic.vector_key(encoder.name, "query", "问题7")})
+    assert len(whole) == 1 and np.allclose(whole.vectors(encoder, "query", ["问题7"]), store.vectors(encoder, "query", ["问题7"]),
+                                           atol=1e-3)
 
 
 @pytest.mark.parametrize("text", ["\ufdfa" * 200, "借呗\ud800额度", "额" * 5000])
