@@ -134,8 +134,8 @@ def plot_report(entries: Sequence[dict], groups: Sequence[Group], path: Path) ->
             by_week.bar(positions, heights, bottom=bottom, label=KIND_LABELS[kind][1 if font else 0])
             bottom = [b + h for b, h in zip(bottom, heights)]
     by_week.set_xticks(list(positions), [label for label, _ in weeks], rotation=45, ha="right", fontsize=8)
-    by_week.set(ylabel="questions", title="unanswered questions per week")
-    by_week.legend(fontsize=8)
+    by_week.set(ylabel="questions", title="unanswered questions per week", ylim=(0, max(bottom) * 1.25 + 1))
+    by_week.legend(fontsize=8, loc="upper left", ncol=4)  # in the headroom above the bars
     shown = list(groups[:TOP_GROUPS])[::-1]
     labels = [(_short(g.example) if font else f"#{len(shown) - n}") for n, g in enumerate(shown)]
     by_group.barh(range(len(shown)), [g.count for g in shown], color="slategrey")

@@ -30,8 +30,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .feedback import (PICKED, REPORT_HEADER, Group, partition_by_words, render_group, summarise, unanswered,
-                       visible, wordings)
+from .feedback import (PICKED, REPORT_HEADER, Group, partition_by_words, read_log, render_group, summarise,
+                       unanswered, visible, within_days, wordings)
 from .knowledge import Passage
 
 MAX_CLUSTERED = 1000  # word groups (largest first) merged by meaning; the rest stay grouped by words
@@ -220,6 +220,19 @@ def _proposal(suggestion: Suggestion) -> str:
         return f"作为相似问加到「{visible(suggestion.passage.question)}」（把握 {suggestion.share:.2f}）"
     nearest = f"；最接近不答话题 [{visible(suggestion.topic)}]" if suggestion.topic else ""
     return f"没有资料讲这个：写一段新资料，或加到 *.unanswerable.txt{nearest}"
+
+
+def render_brief(result: Suggestions, top: int = 5) -> str:
+    """The ``top`` largest groups, two lines each (a chat message): wording, counts, proposal."""
+    if not result.suggestions:
+        return "这段时间没有未回答或被点踩的问题。"
+    return "\n".join(f"{n}. {visible(s.group.example)}（{s.group.count} 次，{s.group.chats} 个会话）\n   → {_proposal(s)}"
+                     for n, s in enumerate(result.suggestions[:top], start=1))
+
+
+def recent_report(faq, log: Path, days: float = 7, top: int = 5) -> str:
+    """Telegram's ``/report``: the ``top`` largest groups of the last ``days`` days, as text."""
+    return render_brief(suggest(faq, within_days(read_log(log), days), top), top)
 
 
 def render_drafts(result: Suggestions) -> str:

@@ -153,3 +153,19 @@ def test_an_empty_or_tiny_log_is_reported_plainly(faq, count):
     result = suggest(faq, [entry("借呗升级失败咋办")] * count)
     assert len(result.suggestions) == count
     assert render_suggestions(result)
+
+
+def test_the_admins_report_is_the_largest_recent_groups_in_a_few_lines(faq, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from bot.suggest import recent_report
+
+    now = datetime.now(timezone.utc)
+    recent, old = (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S%z"), (now - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S%z")
+    lines = [entry(q, chat=f"c{n}", time=recent) for n, q in enumerate(UPGRADE)] + [entry("花呗怎么提额", time=old)]
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in lines), encoding="utf-8")
+    text = recent_report(faq, path)
+    assert text.startswith("1. ") and "3 次，3 个会话" in text and "升级失败" in text
+    assert "花呗" not in text and "c1" not in text  # 30 days ago; no chat
+    assert recent_report(faq, tmp_path / "missing.jsonl") == "这段时间没有未回答或被点踩的问题。"
