@@ -6,7 +6,9 @@ Scenarios (each in a bot process of its own; ``--only`` picks some):
 
 - ``load``: C chats asking R questions a second each for S seconds: answered, lost, duplicated,
   throughput, update-to-reply latency. Run with the per-chat limit off (``FAQBOT_CHAT_LIMIT=0``),
-  since each chat asks faster than a person.
+  since each chat asks faster than a person. ``--questions N`` asks N real user questions of
+  ``../shared/data`` in turn (seeded) instead of the tests' six, so that the encoder meets
+  questions of every length.
 - ``sustained``: offered rates stepping up (one chat per question a second, so no chat is limited);
   for each, the answers a second the bot kept up with, with none lost, and the latency.
 - ``flood``: one chat sends N messages at once while other chats ask a question every 0.25 s;
@@ -17,6 +19,7 @@ Scenarios (each in a bot process of its own; ``--only`` picks some):
 
     python benchmarks/telegram_load.py                 # all scenarios, about three minutes
     python benchmarks/telegram_load.py --only flood --compare
+    python benchmarks/telegram_load.py --only load --chats 50 --rate 0.6 --seconds 60 --questions 2000   # 30/s
 """
 
 from __future__ import annotations
@@ -87,13 +90,25 @@ class Session:
         self.api.wait_until(lambda: keys <= set(self.first_replies()[0]), timeout, poll=0.25)
 
 
-def offered(session: Session, chats: list[int], rate: float, seconds: float) -> dict:
+def real_questions(count: int, seed: int = 20240601) -> list[str]:
+    """``count`` distinct real user questions (seeded), as ``bench.py`` reads them."""
+    import random
+
+    from bench import DEFAULT_DATA, real_questions as read
+
+    found = read(DEFAULT_DATA)
+    random.Random(seed).shuffle(found)
+    return found[:count]
+
+
+def offered(session: Session, chats: list[int], rate: float, seconds: float,
+            questions: list[str] = QUESTIONS) -> dict:
     """Questions from ``chats`` in turn at ``rate`` a second for ``seconds``; the figures."""
     pushed: dict[tuple[int, int], float] = {}
     start = time.monotonic()
     for n in range(int(rate * seconds)):
         time.sleep(max(0.0, start + n / rate - time.monotonic()))
-        key, at = session.ask(chats[n % len(chats)], QUESTIONS[n % len(QUESTIONS)])
+        key, at = session.ask(chats[n % len(chats)], questions[n % len(questions)])
         pushed[key] = at
     offered_for = time.monotonic() - start
     session.wait_for_answers(set(pushed), timeout=max(120.0, 4 * seconds))
@@ -109,13 +124,15 @@ def offered(session: Session, chats: list[int], rate: float, seconds: float) -> 
             "latency_ms": {p: round(percentile(latencies, p), 1) for p in (50, 90, 99)} | {"max": round(max(latencies, default=0), 1)}}
 
 
-def scenario_load(chats: int, rate: float, seconds: float) -> dict:
+def scenario_load(chats: int, rate: float, seconds: float, questions: list[str]) -> dict:
     session = Session(FAQBOT_CHAT_LIMIT="0")
     try:
-        figures = offered(session, [CHAT_BASE + n for n in range(chats)], chats * rate, seconds)
+        figures = offered(session, [CHAT_BASE + n for n in range(chats)], chats * rate, seconds, questions)
+        encoder = "answering on words alone" not in session.bot.output()  # said once when the encoder is off
     finally:
         session.close()
-    return {"chats": chats, "per_chat_per_s": rate, "seconds": seconds, **figures}
+    return {"chats": chats, "per_chat_per_s": rate, "seconds": seconds, "distinct_questions": len(set(questions)),
+            "encoder_on": encoder, **figures}
 
 
 def scenario_sustained(rates: list[float], seconds: float) -> list[dict]:
@@ -190,6 +207,8 @@ def main() -> int:
     parser.add_argument("--chats", type=int, default=20)
     parser.add_argument("--rate", type=float, default=1, help="questions a second per chat (load)")
     parser.add_argument("--seconds", type=float, default=20, help="length of the load scenario")
+    parser.add_argument("--questions", type=int, default=0,
+                        help="load: ask this many real user questions in turn (default: the tests' six)")
     parser.add_argument("--rates", default="10,20,30,40,60,80", help="offered rates, answers a second (sustained)")
     parser.add_argument("--step-seconds", type=float, default=10)
     parser.add_argument("--flood", type=int, default=300)
@@ -200,7 +219,8 @@ def main() -> int:
     only = set(args.only.split(","))
     results: dict = {}
     if "load" in only:
-        results["load"] = scenario_load(args.chats, args.rate, args.seconds)
+        results["load"] = scenario_load(args.chats, args.rate, args.seconds,
+                                        real_questions(args.questions) if args.questions else QUESTIONS)
     if "sustained" in only:
         results["sustained"] = scenario_sustained([float(r) for r in args.rates.split(",")], args.step_seconds)
     if "flood" in only:

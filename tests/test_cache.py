@@ -283,3 +283,21 @@ def test_an_unwritable_cache_folder_still_serves(monkeypatch, folder, tmp_path):
     blocker.write_text("x")
     monkeypatch.setenv("FAQBOT_CACHE", str(blocker / "sub"))
     assert load(folder).ask(QUESTION).answered
+
+
+def test_each_knowledge_folder_keeps_its_vectors_in_a_private_file_of_its_own_and_only_the_latest_stay(
+        tmp_path, monkeypatch):
+    from bot import cache
+
+    monkeypatch.setenv("FAQBOT_CACHE", str(tmp_path / "cache"))
+    paths = [cache.vector_cache_path(tmp_path / f"knowledge-{n}", "encoder") for n in range(cache.KEEP + 3)]
+    assert len(set(paths)) == len(paths) and {p.parent for p in paths} == {tmp_path / "cache"}
+    assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
+    assert cache.vector_cache_path(tmp_path / "knowledge-0", "encoder") == paths[0]  # edits keep the same file
+    assert cache.vector_cache_path(tmp_path / "knowledge-0", "another encoder") != paths[0]
+    for n, path in enumerate(paths):
+        path.write_bytes(b"vectors")
+        os.utime(path, (1_000_000 + n, 1_000_000 + n))  # knowledge-0 the least recently used
+    cache.vector_cache_path(tmp_path / "knowledge-0", "encoder")  # used again: now the most recent
+    kept = set((tmp_path / "cache").glob("vectors-*.npz"))
+    assert len(kept) == cache.KEEP and paths[0] in kept and not kept & set(paths[1:4])
