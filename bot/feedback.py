@@ -38,6 +38,8 @@ MAX_QUESTION_CHARS = 1000  # of a question, kept in the log
 MAX_COMPARED = 1000  # earlier groups a log entry is compared with, at most (see ``group_entries``)
 UNANSWERED = ("refused", "downvote", "none_of_these", "should_answer")  # kinds that are the maintainer's work
 PICKED = "clarify_pick"  # a clarification's choice a user tapped: ``shown`` is [the passage picked]
+VOTES = ("upvote", "downvote")  # one per voter and answer counts (``latest_votes``)
+KINDS = (*UNANSWERED, PICKED, "upvote")  # every kind of entry the bot writes
 _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
 
 
@@ -138,8 +140,14 @@ class QuestionLog:
             pass
         return log
 
-    def record(self, kind: str, chat: object, question: str, best_score: float | None, shown: Iterable[str]) -> None:
-        """``kind`` is "refused" or "downvote"; ``shown`` the passage ids the user saw."""
+    def record(self, kind: str, chat: object, question: str, best_score: float | None, shown: Iterable[str],
+               voter: object = None, answer: int | None = None) -> None:
+        """``kind`` is one of ``KINDS``; ``shown`` the passage ids the user saw (a clarification's
+        candidates; the one picked, for "clarify_pick"). A vote ("upvote"/"downvote") names its
+        ``voter`` (hashed like the chat) and ``answer`` (the message voted on): ``read_log`` keeps
+        the latest vote of each voter on each answer."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown log kind {kind!r}")
         entry = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "kind": kind,
@@ -148,6 +156,8 @@ class QuestionLog:
             "best_score": None if best_score is None else round(best_score, 4),
             "shown": list(shown),
         }
+        if kind in VOTES:
+            entry.update(voter=self.pseudonymize(voter), answer=answer)
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8", errors="replace")
         with self._lock:
             _make_folder(self.path.parent)
@@ -192,7 +202,8 @@ class Group:
 def read_log(path: Path, files: int | None = None) -> list[dict]:
     """The log's entries, oldest first, its rotated files included; a damaged line is skipped,
     never fatal. Lines are cut at "\\n" only: a question may hold U+2028 or U+0085, which
-    ``splitlines`` would take for line ends."""
+    ``splitlines`` would take for line ends. Votes: one per voter and answer, the latest (a user
+    who pressed 👎 then 👍 on one answer appears once, with "upvote"); see ``latest_votes``."""
     if files is None:
         try:
             files = log_limits()[1]
@@ -210,7 +221,21 @@ def read_log(path: Path, files: int | None = None) -> list[dict]:
                 continue
             if isinstance(entry, dict) and isinstance(entry.get("question"), str):
                 entries.append(entry)
-    return entries
+    return latest_votes(entries)
+
+
+def latest_votes(entries: list[dict]) -> list[dict]:
+    """The entries less every vote a later one replaced: the log is append-only, a vote changed is
+    a new line with the same chat, voter and answer. (A vote without those keys, from an older
+    bot, counts on its own.)"""
+
+    def key(entry: dict) -> str | None:
+        if entry.get("kind") not in VOTES or "answer" not in entry:
+            return None
+        return json.dumps([entry.get("chat"), entry.get("voter"), entry.get("answer")])
+
+    latest = {key(entry): n for n, entry in enumerate(entries)}
+    return [entry for n, entry in enumerate(entries) if key(entry) is None or latest[key(entry)] == n]
 
 
 def unanswered(entries: Iterable[dict]) -> list[dict]:

@@ -2,10 +2,23 @@
 core, long polling or a webhook, a few commands for administrators, and quiet, token-free logs. No
 retrieval here: questions go to ``FAQ.ask``.
 
-Buttons carry everything they need in their callback data (no in-memory lookups), so a button
-pressed after a restart still works: ``fb:+:<passage id>`` / ``fb:-:<passage id>`` (feedback),
-``more:<shown>`` (the next passages; the question is the message the answer replied to),
-``more:<shown>:<n>`` and ``ex:<n>`` (example question ``n`` of ``messages.toml``).
+Answers. The first message is ``reply.view``'s short answer under its own heading, the source's
+title and the short disclaimer; under it 展开全文 (when there is more), up to three related
+questions and 👍/👎. A clarification offers its candidates and 都不是; a refusal three example
+questions and 这个问题应该能回答.
+
+Buttons carry everything they need in their callback data or in the message they sit under (no
+in-memory state), so a button pressed after a restart still works. The data, at most 64 bytes:
+``full:<p>`` (the whole passage, edited in), ``rel:<p>`` (a related question, answered in a new
+message), ``pick:<p>`` (a clarification's candidate), ``none`` (都不是: the candidates are the
+message's ``pick:`` buttons), ``fb:+:<p>`` / ``fb:-:<p>`` (a vote), ``ex:<n>`` (example question
+``n`` of ``messages.toml``), ``should`` (这个问题应该能回答). ``<p>`` is a passage id, or ``~`` and
+its hash when the id is too long to carry. Anything else (a forged button, one of an older
+version, a passage no longer known) gets a quiet "按钮已失效". The question a button concerns is
+the user's message the answer replied to.
+
+Votes. One per user and answer: a press is logged with the voter's and the answer's keys (see
+``feedback.read_log``, which keeps the latest), and the keyboard is edited to show the vote.
 
 Delivery. An update is handled once: the offset of getUpdates moves past it only after it arrived.
 A reply that fails on the way (network error, time-out, HTTP 5xx, 429, an answer that is not JSON)
@@ -63,7 +76,9 @@ from .config import Settings
 from .faq import FAQ
 from .feedback import QuestionLog, log_dir, log_limits
 from .knowledge import KnowledgeError
-from .reply import Answer, render_html, split_message
+from .knowledge import Passage
+from .reply import Answer, Kind, compose_chosen, render_html, split_message, view
+from .search import SearchResult
 from .text import RESOURCES, question_text
 
 log = logging.getLogger("faqbot.telegram")
@@ -76,7 +91,7 @@ MENU_PATIENCE = 10.0  # the same for the command menu at start: the bot does not
 RETRY_DELAY, RETRY_DELAY_MAX = 0.5, 5.0  # the first pause between tries; it doubles up to the second
 RATE_LIMIT_RETRIES = 3  # 429 "retry after N" answers waited out by AIORateLimiter
 SEND_RATE = 30.0  # messages a second, Telegram's limit for a bot
-MAX_SHOWN = 50  # "more results" stops here, whatever a button says
+SEARCHED = 8  # passages searched for a chosen passage's related questions
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGHUP is not one: it reloads the knowledge
 WORKERS = 2  # threads that compute answers off the event loop (the encoder runs one at a time anyway)
 FORGET_AFTER = 10_000  # chats' buckets kept before the full ones are forgotten
@@ -404,7 +419,7 @@ def build_application(token: str, faq: FAQ, settings: Settings, questions: Quest
     if base_url:
         builder = builder.base_url(base_url)
     application = builder.build()
-    application.bot_data.update(faq=faq, button_ids=button_ids(faq), settings=settings, questions=questions,
+    application.bot_data.update(faq=faq, passages=button_passages(faq), settings=settings, questions=questions,
                                 counts=Counter(), reload_lock=asyncio.Lock(), buckets=limit and Buckets(limit),
                                 workers=ThreadPoolExecutor(WORKERS, thread_name_prefix="faqbot-answer"),
                                 stopping=Stopping())
@@ -462,7 +477,7 @@ async def reload_knowledge(application: Application) -> str:
         except (KnowledgeError, OSError) as error:
             log.warning("reload failed, still serving the previous knowledge: %s", error)
             return TEXTS["reload_failed"].format(reason=error)
-        data.update(faq=faq, button_ids=button_ids(faq))
+        data.update(faq=faq, passages=button_passages(faq))
     for skipped in faq.knowledge.skipped:
         log.warning("reload skipped %s", skipped)
     log.info("reloaded: %s", _size_line(faq))
@@ -562,51 +577,84 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     data = context.bot_data
     if not await admitted(update, context):
         return
-    press = parse_button(query.data, data["button_ids"], len(data["faq"].messages.examples))
+    press = parse_button(query.data, data["passages"], len(data["faq"].messages.examples))
     if press is None:
         await with_retries(lambda: query.answer(TEXTS["button_expired"]))
-    elif press.kind == "feedback":
-        await feedback(update, context, press)
-    elif press.kind == "more":
-        await more_results(update, context, press)
-    else:
-        await example_pressed(update, context, press)
+        return
+    await PRESSES[press.kind](update, context, press)
 
 
-async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
-    """👍 / 👎: thanked, and logged against the passage; a 👎 also goes to the maintainer's log."""
+async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """👍 / 👎: logged for this user and answer (a later press replaces it), the keyboard edited to
+    show it, thanked."""
     query = update.callback_query
     chat_id = update.effective_chat.id if update.effective_chat else None
-    log.info("feedback %s passage=%s chat=%s", "up" if press.sign == "+" else "down", press.passage,
+    log.info("feedback %s passage=%s chat=%s", "up" if press.sign == "+" else "down", press.passage.id,
              pseudonym(context, chat_id))
-    if press.sign == "-":
-        question, _ = _question_behind(query.message, None, context.bot_data["faq"], context.bot.username)
-        note_question(context, "downvote", chat_id, question or "", None, [press.passage])
+    question = question_behind(query.message, context.bot.username) or press.passage.question
+    answer_key = query.message.message_id if query.message else None
+    note_question(context, "upvote" if press.sign == "+" else "downvote", chat_id, question, None, [press.passage.id],
+                  voter=query.from_user.id if query.from_user else chat_id, answer=answer_key)
     await with_retries(lambda: query.answer(TEXTS["feedback_thanks"]))
+    await edit_markup(query, voted(query.message, press.sign))
 
 
-async def more_results(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
-    """更多结果: the next passages, as a new message; a polite note when the question is gone."""
+async def expand(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """展开全文: the whole passage edited into the answer, its button gone; as a new message when it
+    does not fit one, or the answer can no longer be edited."""
     query = update.callback_query
     faq: FAQ = context.bot_data["faq"]
-    shown, example = press.shown, press.example
-    question, reply_to = _question_behind(query.message, example, faq, context.bot.username)
-    if not question:
+    full = render_html(compose_chosen(press.passage, SearchResult(press.passage.question, (), (), None), faq.messages),
+                       full=True)
+    await with_retries(lambda: query.answer())
+    markup = without(query.message, query.data)
+    if isinstance(query.message, Message) and len(split_message(full)) == 1:
+        try:
+            await with_retries(lambda: query.message.edit_text(full, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                                               link_preview_options=NO_PREVIEW))
+            return
+        except BadRequest as error:
+            if "not modified" in str(error).lower():
+                return
+            log.info("could not edit an answer (%s); sending the full text anew", error)
+    await send_chunks(context, query.message.chat.id, full, query.message.message_id, markup)
+
+
+async def chosen(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """A related question or a clarification's candidate: that passage answered in a new message,
+    with buttons of its own; a candidate's pick is logged as a way users ask for it."""
+    query = update.callback_query
+    faq: FAQ = context.bot_data["faq"]
+    passage = press.passage
+    answer = await compute(context, lambda: compose_chosen(passage, faq.search(passage.question, k=SEARCHED),
+                                                           faq.messages))
+    if answer is None:  # the bot is stopping
+        return
+    if press.kind == "pick":
+        asked = question_behind(query.message, context.bot.username)
+        if asked:
+            note_question(context, "clarify_pick", query.message.chat.id, asked, None, [passage.id])
+    await with_retries(lambda: query.answer())
+    await send_answer(context, query.message.chat.id, answer, query.message.message_id)
+
+
+async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """都不是 / 这个问题应该能回答: the question goes to the maintainer's log (with the candidates
+    shown, for 都不是), the button leaves the keyboard, and the user hears it was noted."""
+    query = update.callback_query
+    asked = question_behind(query.message, context.bot.username)
+    if asked is None:
         await with_retries(lambda: query.answer(TEXTS["button_expired"]))
         return
-    top_k = context.bot_data["settings"].top_k
-    extra = await compute(context, lambda: faq.more(question, shown, count=top_k))
-    if extra is None:  # the bot is stopping
-        return
-    if not extra.answered:
-        await with_retries(lambda: query.answer(TEXTS["no_more"]))
-        return
-    await with_retries(lambda: query.answer())
-    await send_answer(context, query.message.chat.id, extra, reply_to, shown_before=shown, example=example)
+    shown = [p.id for p in candidates(query.message, context.bot_data["passages"])] if press.kind == "none" else []
+    note_question(context, "none_of_these" if press.kind == "none" else "should_answer", query.message.chat.id,
+                  asked, None, shown)
+    await with_retries(lambda: query.answer(TEXTS["noted"]))
+    await edit_markup(query, without(query.message, query.data))
 
 
 async def example_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
-    """An example question under /start: its answer."""
+    """An example question (under /start or a refusal): its answer."""
     query = update.callback_query
     faq: FAQ = context.bot_data["faq"]
     if not isinstance(query.message, Message):
@@ -617,7 +665,11 @@ async def example_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE, pr
     if answer is None:
         return
     await with_retries(lambda: query.answer())
-    await send_answer(context, query.message.chat.id, answer, query.message.message_id, example=press.example)
+    await send_answer(context, query.message.chat.id, answer, query.message.message_id)
+
+
+PRESSES = {"vote": vote, "full": expand, "rel": chosen, "pick": chosen, "none": unanswered, "should": unanswered,
+           "example": example_pressed}
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -676,10 +728,11 @@ async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 def note_question(context: ContextTypes.DEFAULT_TYPE, kind: str, chat_id: int | None, question: str,
-                  best_score: float | None, shown: list[str]) -> None:
+                  best_score: float | None, shown: list[str], voter: int | None = None,
+                  answer: int | None = None) -> None:
     """One line in the maintainer's log; a full disk or a read-only folder never stops an answer."""
     try:
-        context.bot_data["questions"].record(kind, chat_id, question, best_score, shown)
+        context.bot_data["questions"].record(kind, chat_id, question, best_score, shown, voter, answer)
     except OSError as error:
         log.warning("could not write the question log: %s", error)
 
@@ -689,73 +742,124 @@ async def reply_text(update: Update, context: ContextTypes.DEFAULT_TYPE, text: s
     await send_chunks(context, update.effective_chat.id, html.escape(text), update.message.message_id)
 
 
-async def send_answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, answer: Answer, reply_to: int | None,
-                      shown_before: int = 0, example: int | None = None) -> None:
-    """An answer in HTML, split under Telegram's limit; its buttons under the last part."""
-    markup = None
-    if answer.answered:
-        shown = shown_before + len(answer.hits)
-        has_more = shown < MAX_SHOWN and answer.more_available
-        markup = answer_keyboard(answer.hits[0].passage.id, shown if has_more else None, example)
-    await send_chunks(context, chat_id, render_html(answer), reply_to, markup)
+async def send_answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, answer: Answer, reply_to: int | None) -> None:
+    """An answer's first message in HTML (split under Telegram's limit), its buttons under the last part."""
+    await send_chunks(context, chat_id, render_html(answer), reply_to, keyboard(answer))
 
 
-def answer_keyboard(passage_id: str, more_from: int | None, example: int | None = None) -> InlineKeyboardMarkup:
-    """👍 / 👎 for the top passage, and 更多结果 when there is more to show."""
-    row = [InlineKeyboardButton("👍", callback_data=_feedback_data("+", passage_id)),
-           InlineKeyboardButton("👎", callback_data=_feedback_data("-", passage_id))]
-    if more_from is not None:
-        data = f"more:{more_from}" if example is None else f"more:{more_from}:{example}"
-        row.append(InlineKeyboardButton(TEXTS["more_button"], callback_data=data))
-    return InlineKeyboardMarkup([row])
+def keyboard(answer: Answer) -> InlineKeyboardMarkup:
+    """The buttons under an answer: 展开全文, related questions, 👍/👎; a clarification's candidates
+    and 都不是; a refusal's example questions and 这个问题应该能回答. One button a row, but the votes."""
+    shown = view(answer)
+    if shown.kind is Kind.REFUSAL:
+        rows = [[InlineKeyboardButton(example, callback_data=f"ex:{n}")] for n, example in enumerate(shown.examples)]
+        return InlineKeyboardMarkup([*rows, [InlineKeyboardButton(TEXTS["should_button"], callback_data="should")]])
+    if shown.kind is Kind.CLARIFY:
+        rows = [[InlineKeyboardButton(c.label, callback_data=passage_data("pick", c.id))] for c in shown.choices]
+        return InlineKeyboardMarkup([*rows, [InlineKeyboardButton(TEXTS["none_button"], callback_data="none")]])
+    rows = [[InlineKeyboardButton(TEXTS["full_button"], callback_data=passage_data("full", shown.passage))]] \
+        if shown.more else []
+    rows += [[InlineKeyboardButton(c.label, callback_data=passage_data("rel", c.id))] for c in shown.related]
+    votes = [InlineKeyboardButton(TEXTS["up_button"], callback_data=passage_data("fb:+", shown.passage)),
+             InlineKeyboardButton(TEXTS["down_button"], callback_data=passage_data("fb:-", shown.passage))]
+    return InlineKeyboardMarkup([*rows, votes])
 
 
-def _feedback_data(sign: str, passage_id: str) -> str:
-    data = f"fb:{sign}:{passage_id}"
-    if len(data.encode("utf-8")) <= CALLBACK_DATA_LIMIT:
-        return data
-    return f"fb:{sign}:~{hashlib.sha1(passage_id.encode('utf-8')).hexdigest()[:16]}"  # an id too long to carry
+def passage_data(action: str, passage_id: str) -> str:
+    """``action:<passage id>``, or ``action:~<hash>`` for an id too long for 64 bytes."""
+    return f"{action}:{passage_key(passage_id)}"
+
+
+def passage_key(passage_id: str) -> str:
+    """A passage as buttons carry it: its id, or ``~`` and its hash when the id is too long to fit
+    the longest action ("fb:+:", "pick:") in Telegram's 64 bytes."""
+    if len(passage_id.encode("utf-8")) <= CALLBACK_DATA_LIMIT - len("pick:"):
+        return passage_id
+    return f"~{hashlib.sha1(passage_id.encode('utf-8')).hexdigest()[:16]}"
+
+
+def button_passages(faq: FAQ) -> dict[str, Passage]:
+    """Every passage by the key its buttons carry."""
+    return {passage_key(p.id): p for p in faq.knowledge.passages}
+
+
+def _rows(message) -> list[list[InlineKeyboardButton]]:
+    markup = message.reply_markup if isinstance(message, Message) else None
+    return [list(row) for row in markup.inline_keyboard] if markup else []
+
+
+def without(message, data: str) -> InlineKeyboardMarkup | None:
+    """The message's keyboard less the button that carries ``data`` (None when nothing is left)."""
+    rows = [[b for b in row if b.callback_data != data] for row in _rows(message)]
+    rows = [row for row in rows if row]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def voted(message, sign: str) -> InlineKeyboardMarkup | None:
+    """The message's keyboard with ``sign``'s vote button marked and the other one plain."""
+    marks = {"+": TEXTS["up_button"], "-": TEXTS["down_button"]}
+
+    def marked(button: InlineKeyboardButton) -> InlineKeyboardButton:
+        match = _VOTE.fullmatch(button.callback_data or "")
+        if not match:
+            return button
+        text = marks[match.group(1)]
+        return InlineKeyboardButton(TEXTS["voted"].format(vote=text) if match.group(1) == sign else text,
+                                    callback_data=button.callback_data)
+
+    rows = [[marked(b) for b in row] for row in _rows(message)]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def candidates(message, passages: dict[str, Passage]) -> list[Passage]:
+    """The passages a clarification offered: its keyboard's ``pick:`` buttons still known."""
+    found = [parse_button(b.callback_data, passages, 0) for row in _rows(message) for b in row]
+    return [press.passage for press in found if press is not None and press.kind == "pick"]
+
+
+async def edit_markup(query, markup: InlineKeyboardMarkup | None) -> None:
+    """The pressed message's keyboard replaced; nothing when it is gone, unchanged or too old."""
+    if not isinstance(query.message, Message):
+        return
+    try:
+        await with_retries(lambda: query.message.edit_reply_markup(reply_markup=markup))
+    except BadRequest as error:  # "message is not modified", or no longer editable: the press is logged anyway
+        log.info("keyboard left as it was: %s", error)
 
 
 @dataclass(frozen=True)
 class Press:
-    """A button's data once checked: ``feedback`` (``sign``, ``passage``), ``more`` (``shown``,
-    and ``example`` when the answer was an example's) or ``example``."""
+    """A button's data once checked: ``kind`` (a key of ``PRESSES``), the ``passage`` it names,
+    the vote's ``sign``, the ``example``'s number."""
 
     kind: str
+    passage: Passage | None = None
     sign: str = ""
-    passage: str = ""
-    shown: int = 0
     example: int | None = None
 
 
-_FEEDBACK = re.compile(r"fb:([+-]):(.+)", re.DOTALL)
-_MORE = re.compile(r"more:([1-9][0-9]?)(?::([0-9]{1,2}))?")
+_VOTE = re.compile(r"fb:([+-]):(.+)", re.DOTALL)
+_PASSAGE_ACTION = re.compile(r"(full|rel|pick):(.+)", re.DOTALL)
 _EXAMPLE = re.compile(r"ex:([0-9]{1,2})")
 
 
-def parse_button(data: object, passages: frozenset[str], examples: int) -> Press | None:
+def parse_button(data: object, passages: dict[str, Passage], examples: int) -> Press | None:
     """The press a button's data stands for, exactly as the bot writes it (``fullmatch``, ASCII
-    digits only), naming one of ``passages`` (``button_ids``) or of the ``examples``; None for
-    anything else."""
+    digits only), naming one of ``passages`` (``button_passages``) or of the ``examples``; None
+    for anything else."""
     if not isinstance(data, str):
         return None
-    if match := _FEEDBACK.fullmatch(data):
-        sign, passage = match.groups()
-        return Press("feedback", sign=sign, passage=passage) if passage in passages else None
-    if match := _MORE.fullmatch(data):
-        shown, example = int(match.group(1)), match.group(2)
-        if shown >= MAX_SHOWN or (example is not None and int(example) >= examples):
-            return None
-        return Press("more", shown=shown, example=None if example is None else int(example))
+    if data in ("none", "should"):
+        return Press(data)
+    if match := _VOTE.fullmatch(data):
+        passage = passages.get(match.group(2))
+        return Press("vote", passage, sign=match.group(1)) if passage else None
+    if match := _PASSAGE_ACTION.fullmatch(data):
+        passage = passages.get(match.group(2))
+        return Press(match.group(1), passage) if passage else None
     if (match := _EXAMPLE.fullmatch(data)) and int(match.group(1)) < examples:
         return Press("example", example=int(match.group(1)))
     return None
-
-
-def button_ids(faq: FAQ) -> frozenset[str]:
-    """Every passage as a feedback button carries it: its id, or the hash of an over-long one."""
-    return frozenset(_feedback_data("+", p.id)[len("fb:+:"):] for p in faq.knowledge.passages)
 
 
 async def send_chunks(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str, reply_to: int | None,
@@ -873,17 +977,13 @@ def question_of(message: Message, username: str | None) -> str:
     return text.strip(" \t\r\n,，:：")
 
 
-def _question_behind(message, example: int | None, faq: FAQ, username: str | None) -> tuple[str | None, int | None]:
-    """For a button under an answer: the question it answered, and the message to reply to."""
-    if not isinstance(message, Message):  # too old: Telegram no longer sends its content
-        return None, None
-    if example is not None:
-        examples = faq.messages.examples
-        return (examples[example], message.message_id) if example < len(examples) else (None, None)
-    asked = message.reply_to_message
-    if asked is None or (asked.from_user and asked.from_user.is_bot):  # gone, or the bot's own /start
-        return None, None
-    return question_text(question_of(asked, username)) or None, asked.message_id
+def question_behind(message, username: str | None) -> str | None:
+    """For a button under an answer: the user's question it answered (None when that message is
+    gone, Telegram no longer sends it, or the answer replied to the bot's own message)."""
+    asked = message.reply_to_message if isinstance(message, Message) else None
+    if asked is None or (asked.from_user and asked.from_user.is_bot):
+        return None
+    return question_text(question_of(asked, username)) or None
 
 
 def _example(faq: FAQ) -> str:

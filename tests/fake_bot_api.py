@@ -424,17 +424,42 @@ class FakeBotAPI:
         return message
 
     def _api_editMessageText(self, params: dict) -> dict:  # noqa: N802
+        """The text (and keyboard) of a message replaced; refused as Telegram does when nothing
+        changes, the message is unknown, or the text is empty or too long."""
+        text = str(params.get("text", ""))
+        shown = telegram_html_text(text) if str(params.get("parse_mode", "")).upper() == "HTML" else text
+        if not shown.strip() or utf16_len(shown) > 4096:
+            raise ValueError("message text is empty" if not shown.strip() else "message is too long")
         with self._lock:
-            message = self._messages[(params["chat_id"], params["message_id"])]
-            text = params["text"]
-            message["text"] = telegram_html_text(text) if params.get("parse_mode") == "HTML" else text
+            message = self._edited(params)
+            if message["text"] == shown and message.get("reply_markup") == params.get("reply_markup"):
+                raise ValueError("message is not modified: specified new message content and reply markup are "
+                                 "exactly the same as a current content and reply markup of the message")
+            message["text"] = shown
+            self._set_markup(message, params.get("reply_markup"))
             return message
 
     def _api_editMessageReplyMarkup(self, params: dict) -> dict:  # noqa: N802
         with self._lock:
-            message = self._messages[(params["chat_id"], params["message_id"])]
-            message["reply_markup"] = params.get("reply_markup")
+            message = self._edited(params)
+            if message.get("reply_markup") == params.get("reply_markup"):
+                raise ValueError("message is not modified: specified new message content and reply markup are "
+                                 "exactly the same as a current content and reply markup of the message")
+            self._set_markup(message, params.get("reply_markup"))
             return message
+
+    def _edited(self, params: dict) -> dict:
+        message = self._messages.get((params.get("chat_id"), params.get("message_id")))
+        if message is None or message["from"] != self.bot_user:
+            raise ValueError("message to edit not found" if message is None else "message can't be edited")
+        return message
+
+    @staticmethod
+    def _set_markup(message: dict, markup: dict | None) -> None:
+        if markup:
+            message["reply_markup"] = markup
+        else:
+            message.pop("reply_markup", None)
 
 
 def new_token() -> str:

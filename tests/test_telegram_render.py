@@ -13,11 +13,11 @@ from dataclasses import replace
 import pytest
 from telegram import Message
 
-from bot.reply import render_html, split_message, view
+from bot.reply import Kind, render_html, split_message, view
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
-from bot.telegram import (CALLBACK_DATA_LIMIT, MAX_SHOWN, Press, RedactingFormatter, Webhook, _feedback_data,
-                          addressed_to_bot, admin_ids, answer_keyboard, button_ids, expects_reply, parse_button,
+from bot.telegram import (CALLBACK_DATA_LIMIT, PRESSES, Press, RedactingFormatter, Webhook, addressed_to_bot,
+                          admin_ids, button_passages, expects_reply, keyboard, parse_button, passage_data, passage_key,
                           question_of, send_rate, token_problem, transient, webhook_from)
 from fake_bot_api import telegram_html_text, utf16_len
 
@@ -74,37 +74,55 @@ def test_split_leaves_a_short_message_alone_and_cuts_under_any_limit():
     assert all(len(chunk) <= 300 for chunk in chunks) and as_telegram_shows(chunks)
 
 
-def test_button_data_stays_under_64_bytes_for_every_passage(faq):
-    for passage in faq.knowledge.passages:
-        keyboard = answer_keyboard(passage.id, more_from=27, example=2)
-        data = [button.callback_data for row in keyboard.inline_keyboard for button in row]
-        assert all(len(d.encode("utf-8")) <= CALLBACK_DATA_LIMIT for d in data)
+def every_button(keyboard) -> list:
+    return [button for row in keyboard.inline_keyboard for button in row]
+
+
+def test_button_data_stays_under_64_bytes_for_every_passage_and_every_kind_of_answer(faq):
+    questions = [p.question for p in faq.knowledge.passages] + ["借呗", "今天天气怎么样", "花呗怎么还"]
+    kinds = set()
+    for question in questions:
+        answer = faq.ask(question)
+        kinds.add(view(answer).kind)
+        assert all(len(b.callback_data.encode("utf-8")) <= CALLBACK_DATA_LIMIT for b in every_button(keyboard(answer)))
+    assert kinds == set(Kind)
     long_id = "一个很长的精选问答文件名" * 4 + "#0123456789"
-    assert len(_feedback_data("+", long_id).encode("utf-8")) <= CALLBACK_DATA_LIMIT
+    assert all(len(passage_data(action, long_id).encode("utf-8")) <= CALLBACK_DATA_LIMIT
+               for action in ("fb:+", "fb:-", "full", "rel", "pick"))
+
+
+def test_an_answers_keyboard_is_full_text_related_questions_then_the_votes(faq):
+    answer = faq.ask("借呗升级失败怎么办")
+    shown = view(answer)
+    rows = keyboard(answer).inline_keyboard
+    assert shown.more and rows[0][0].text == "展开全文" and rows[0][0].callback_data == f"full:{shown.passage}"
+    assert [row[0].text for row in rows[1:-1]] == [c.label for c in shown.related]
+    assert [b.text for b in rows[-1]] == ["👍", "👎"]
 
 
 def test_every_button_the_bot_writes_reads_back_as_what_it_stands_for(faq):
-    ids, examples = button_ids(faq), len(faq.messages.examples)
-    for passage in faq.knowledge.passages[:20]:
-        up, down, more = (button.callback_data for button in answer_keyboard(passage.id, 3, 1).inline_keyboard[0])
-        assert parse_button(up, ids, examples) == Press("feedback", sign="+", passage=passage.id)
-        assert parse_button(down, ids, examples) == Press("feedback", sign="-", passage=passage.id)
-        assert parse_button(more, ids, examples) == Press("more", shown=3, example=1)
-    assert parse_button("more:3", ids, examples) == Press("more", shown=3)
-    assert parse_button(f"ex:{examples - 1}", ids, examples) == Press("example", example=examples - 1)
-    long_id = "一个很长的精选问答文件名" * 4 + "#0123456789"
-    hashed = _feedback_data("-", long_id)
-    assert parse_button(hashed, frozenset({hashed[len("fb:-:"):]}), 0) == Press("feedback", "-", hashed[len("fb:-:"):])
+    passages, examples = button_passages(faq), len(faq.messages.examples)
+    for question in ["借呗升级失败怎么办", "借呗", "今天天气怎么样"]:
+        answer = faq.ask(question)
+        for button in every_button(keyboard(answer)):
+            press = parse_button(button.callback_data, passages, examples)
+            assert press is not None and press.kind in PRESSES, button.callback_data
+    best = faq.ask("借呗升级失败怎么办").hits[0].passage
+    assert parse_button(f"fb:-:{best.id}", passages, examples) == Press("vote", best, sign="-")
+    assert parse_button(f"ex:{examples - 1}", passages, examples) == Press("example", example=examples - 1)
+    long = replace(best, id="一个很长的精选问答文件名" * 4 + "#0123456789")
+    hashed = passage_data("rel", long.id)
+    assert parse_button(hashed, {passage_key(long.id): long}, 0) == Press("rel", long)
 
 
 @pytest.mark.parametrize("data", [
     None, "", "fb", "fb:", "fb:+", "fb:+:", "fb:*:x", "fb:+:x\n2026-01-01 INFO faqbot: forged line",
-    "fb:-:000_364e853100879686#0000000000", "fb:+:000_364e853100879686#", "more:", "more:0", "more:3\n",
-    "more:٣", "more:３", f"more:{MAX_SHOWN}", "more:999999999999999999999999", "more:3:99", "more:3:", "more:-1",
-    "ex:", "ex:99", "ex:٠", "ex:0\n", "v0:something-older", "\x00", "😀" * 16,
+    "fb:-:000_364e853100879686#0000000000", "fb:+:000_364e853100879686#", "more:3", "more:3:1", "full:",
+    "rel:000_364e853100879686#0000000000", "pick:x", "pick:000_364e853100879686#b7783344f4\n", "none\n", "None",
+    "should ", "ex:", "ex:99", "ex:٠", "ex:0\n", "v0:something-older", "\x00", "😀" * 16,
 ])
 def test_button_data_the_bot_never_writes_is_refused(faq, data):
-    assert parse_button(data, button_ids(faq), len(faq.messages.examples)) is None
+    assert parse_button(data, button_passages(faq), len(faq.messages.examples)) is None
 
 
 def group_message(text: str, reply_from: int | None = None, **extra) -> Message:
