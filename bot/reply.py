@@ -10,12 +10,13 @@ import html
 import math
 import re
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
-from .knowledge import Passage
+from .knowledge import HEADING_SEPARATOR, Passage
 from .search import Hit, SearchResult
 from .text import RESOURCES
 
@@ -164,7 +165,8 @@ class Kind(str, Enum):
 @dataclass(frozen=True)
 class Choice:
     """A passage offered to tap or type: ``id`` (stable, for a button's data or a lookup in
-    ``faq.knowledge.passages``) and ``label``, its own heading."""
+    ``faq.knowledge.passages``) and ``label``, its own heading (with its parent's, when two
+    offered share one)."""
 
     id: str
     label: str
@@ -217,15 +219,19 @@ def view(answer: Answer) -> View:
         reason, hint = _reason_and_hint(answer)
         return View(Kind.REFUSAL, notes=answer.notes[:-1], reason=reason, hint=hint, examples=m.examples, **common)
     if answer.clarify:
-        return View(Kind.CLARIFY, notes=answer.notes, choices=tuple(choice(hit.passage) for hit in answer.hits),
-                    **common)
+        return View(Kind.CLARIFY, notes=answer.notes, choices=choices(hit.passage for hit in answer.hits), **common)
     best = answer.hits[0].passage
     return View(Kind.ANSWER, notes=answer.notes, title=best.heading, short=shorten(best.answer), full=best.answer,
-                source=best.article, passage=best.id, related=tuple(map(choice, answer.related)), **common)
+                source=best.article, passage=best.id, related=choices(answer.related), **common)
 
 
-def choice(passage: Passage) -> Choice:
-    return Choice(passage.id, passage.heading)
+def choices(passages: Iterable[Passage]) -> tuple[Choice, ...]:
+    """Passages to offer, labelled by their own heading; two of one heading (a section of two
+    articles) are told apart by their parents' headings."""
+    passages = tuple(passages)
+    counts = Counter(p.heading for p in passages)
+    return tuple(Choice(p.id, HEADING_SEPARATOR.join(p.headings[-2:]) if counts[p.heading] > 1 else p.heading)
+                 for p in passages)
 
 
 def _reason_and_hint(answer: Answer) -> tuple[str, str]:

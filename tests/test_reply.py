@@ -165,6 +165,13 @@ def test_a_clarification_offers_its_candidates_as_choices(faq):
     assert [c.label for c in shown.choices] == [a.heading, b.heading] and not shown.related
 
 
+def test_two_choices_of_one_heading_are_told_apart_by_their_parents(faq):
+    twins = [p for p in faq.knowledge.passages if p.heading == "建立多元化的融资渠道"]
+    result = SearchResult("融资渠道", ("融资",), tuple(Hit(p, 1.0, 0.5) for p in twins), None, clarify=True)
+    labels = [c.label for c in view(compose(result, faq.messages)).choices]
+    assert len(twins) == 2 and len(set(labels)) == 2 and all(label.endswith("建立多元化的融资渠道") for label in labels)
+
+
 def test_a_chosen_passage_is_answered_first_with_related_questions_of_its_own(faq):
     chosen = next(p for p in faq.knowledge.passages if p.heading == "系统兼容性问题")
     answer = compose_chosen(chosen, faq.search(chosen.question, k=8), faq.messages)
