@@ -34,8 +34,12 @@ _NUMBER = re.compile(r"\*{2,}|\d++(?:\.\d+)?|(?P<run>[零一二两三四五六�
 _NUMERAL_UNIT = re.compile(r"[十百千万亿]")
 _MEASURE_WORD = re.compile(r"个月|个|期|天|年|月|日|号|次|笔|元|块|岁|周|小时|分钟")
 MAX_EXPANSION = 1000  # characters normalisation may add to a text (NFKC makes one U+FDFA eighteen)
-MAX_QUESTION_CHARS = 1000  # of a question, once normalised
-MAX_QUESTION_TOKENS = 300  # of a question
+# What the lexical stages read of a question, so that none costs more than a few ordinary ones
+# (benchmarks/worst_case.py): real questions hold 12 characters at the median, 97 and 39 tokens at
+# most (79,000 ATEC questions); the sentence encoder reads 200 too. bot.search reads a story's
+# last sentence again.
+MAX_QUESTION_CHARS = 200  # of a question, as typed and once normalised
+MAX_QUESTION_TOKENS = 100  # of a question
 _WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
 # "怎么" asks how (怎么提额) or, followed by a change or a negation, why (额度怎么没了, 怎么降了):
 # the articles explain problems, so the two must not look alike once "怎么" is dropped as a stop word.
@@ -110,10 +114,12 @@ class Tokenizer:
     def _glossary_pattern(self) -> re.Pattern[str] | None:
         return _alternation(self.vocabulary.glossary, outside="[a-z]")  # whole English words only
 
-    def normalise(self, text: str) -> str:
-        """Canonical surface form: NFKC, lower case, Simplified, typos fixed, English glossed."""
+    def normalise(self, text: str, limit: int | None = None) -> str:
+        """Canonical surface form: NFKC, lower case, Simplified, typos fixed, English glossed.
+        Of the composed text, at most ``limit`` characters are read (``MAX_EXPANSION`` more than
+        were given without one): composing can multiply a text, nothing after it may."""
         text = text.encode("utf-8", errors="ignore").decode("utf-8")  # lone surrogates cannot be text
-        text = unicodedata.normalize("NFKC", text)[:len(text) + MAX_EXPANSION]
+        text = unicodedata.normalize("NFKC", text)[:len(text) + MAX_EXPANSION if limit is None else limit]
         text = _CONTROL.sub(" ", text.lower())
         text = _URL.sub(" ", self._converter.convert(text))
         if self._typo_pattern:
@@ -141,9 +147,10 @@ class Tokenizer:
         return self._tokens_of(self.normalise(text))
 
     def question_tokens(self, text: str) -> list[str]:
-        """A question's tokens, at bounded cost whatever it holds: its normalised text cut at
-        ``MAX_QUESTION_CHARS``, its tokens at ``MAX_QUESTION_TOKENS`` (the kind of question kept)."""
-        normalised = self.normalise(text[:4 * MAX_QUESTION_CHARS])[:MAX_QUESTION_CHARS]
+        """A question's tokens, at bounded cost whatever it holds: its first ``MAX_QUESTION_CHARS``
+        characters, normalised (which can lengthen them: glosses, number masks) and cut at as many
+        again, and at most ``MAX_QUESTION_TOKENS`` of their tokens (the kind of question kept)."""
+        normalised = self.normalise(text[:MAX_QUESTION_CHARS], MAX_QUESTION_CHARS)[:MAX_QUESTION_CHARS]
         return self._tokens_of(normalised, MAX_QUESTION_TOKENS)
 
     def _tokens_of(self, text: str, limit: int | None = None) -> list[str]:
@@ -158,9 +165,7 @@ class Tokenizer:
             if word in self.vocabulary.stopwords:
                 continue  # and none of its parts either ("能不能" must not yield "不能")
             out += self._canonical(word)
-            if word not in self.vocabulary.synonyms:
-                for part in self._parts(word):
-                    out += self._canonical(part)
+            out += self.parts(word)
         out = out if limit is None else out[:limit]
         return out + self._asked(text, out)
 
@@ -177,15 +182,15 @@ class Tokenizer:
         """The article's word(s) for a word, interned: a large index holds each string once."""
         return [sys.intern(t) for t in self.vocabulary.synonyms.get(word, (word,)) if t not in self.vocabulary.stopwords]
 
-    def _parts(self, word: str) -> list[str]:
-        """Dictionary words inside a longer word, as jieba's search mode finds them:
-        "升级失败" also counts as "升级" and "失败"."""
+    def parts(self, word: str) -> list[str]:
+        """The tokens a word adds beside itself: the dictionary words of two or three characters
+        inside it, as jieba's search mode finds them ("升级失败" also counts as "升级" and
+        "失败"); none for a word the synonyms map. Linear in the word's length."""
+        if len(word) < 3 or word in self.vocabulary.synonyms:
+            return []
         known = self._jieba.FREQ
-        parts = []
-        for size in (2, 3):
-            if len(word) > size:
-                parts += [word[i:i + size] for i in range(len(word) - size + 1) if known.get(word[i:i + size])]
-        return parts
+        inside = [word[i:i + size] for size in (2, 3) if len(word) > size for i in range(len(word) - size + 1)]
+        return [token for part in inside if known.get(part) for token in self._canonical(part)]
 
 
 def question_text(text: str) -> str:
@@ -207,8 +212,11 @@ def _number_mask(match: re.Match[str]) -> str:
 def _alternation(words: Iterable[str], outside: str = "") -> re.Pattern[str] | None:
     """One pattern for many words, longest first (so 蚂蚁借吧 wins over 借吧); with ``outside``,
     a match may not touch that character class on either side."""
-    keys = sorted(words, key=len, reverse=True)
+    keys = sorted((word for word in words if word), key=len, reverse=True)
     if not keys:
         return None
     body = "|".join(map(re.escape, keys))
-    return re.compile(f"(?<!{outside})(?:{body})(?!{outside})" if outside else body)
+    # The lookahead on the words' first characters rejects at once a position no word starts at;
+    # without it the engine tries every word at every character (0.5 µs a character for 350 words).
+    start = "(?=[" + "".join(map(re.escape, sorted({key[0] for key in keys}))) + "])"
+    return re.compile(f"{start}(?<!{outside})(?:{body})(?!{outside})" if outside else f"{start}(?:{body})")

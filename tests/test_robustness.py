@@ -2,12 +2,17 @@
 
 import json
 import random
+from collections import Counter
+
+import numpy as np
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.knowledge import KnowledgeError, MAX_FILE_BYTES, load_knowledge
+from bot.search import LAST_SENTENCE_CHARS
+from bot.text import MAX_QUESTION_CHARS
 
 from conftest import KNOWLEDGE, SHARED, run_faqbot
 
@@ -92,3 +97,57 @@ def test_a_50_mb_file_is_refused_with_its_name(tmp_path):
         load_knowledge(tmp_path)
     knowledge = load_knowledge(tmp_path, skip_bad=True)
     assert len(knowledge.passages) == 1 and "huge.txt" in knowledge.skipped[0]
+
+
+# Bounded cost: counted, never timed (benchmarks/worst_case.py times the shapes against the median).
+
+class _Word(str):
+    """A question word that counts how often another word is looked for inside it."""
+
+    looked_inside = 0
+
+    def __contains__(self, other: object) -> bool:
+        _Word.looked_inside += 1
+        return super().__contains__(other)
+
+
+def test_many_unknown_words_are_weighed_in_one_pass_not_against_each_other(faq, monkeypatch):
+    index = faq.index
+    words = [_Word(chr(0x4E00 + 37 * n % 20_000) * 2) for n in range(400)]
+    words = [w for w in words if w not in index.engine.idf][:300]
+    looked_at = Counter()
+    parts = index.tokenizer.parts
+    monkeypatch.setattr(index.tokenizer, "parts", lambda word: looked_at.update([word]) or parts(word))
+    _Word.looked_inside = 0
+    assert index.information(set(words)) == pytest.approx(len(words) * index.unknown_weight)
+    assert _Word.looked_inside <= len(words)  # the old scan looked for each word inside every other: 300 × 299
+    assert set(looked_at.values()) == {1} and len(looked_at) == len(words)
+
+
+def test_a_word_asked_a_hundred_times_reads_its_postings_once(faq, monkeypatch):
+    engine = faq.index.engine
+    reads = Counter()
+
+    class Postings(dict):
+        def __getitem__(self, word):
+            reads[word] += 1
+            return super().__getitem__(word)
+
+    monkeypatch.setattr(engine, "postings", Postings(engine.postings))
+    assert {"借呗", "额度"} <= set(engine.postings)
+    once = engine.matched(["借呗", "额度"])
+    reads.clear()
+    many = engine.matched(["借呗"] * 100 + ["额度"] * 100)
+    assert reads == {"借呗": 1, "额度": 1}
+    assert np.allclose(many, 100 * once, rtol=1e-5)  # and it still counts a hundred times, as rank-bm25 does
+
+
+def test_a_story_is_read_once_and_its_last_words_again_however_long_it_is(faq, monkeypatch):
+    segmenter = faq.index.tokenizer._jieba
+    seen = []
+    cut = segmenter.cut
+    monkeypatch.setattr(segmenter, "cut", lambda text, **options: seen.append(text) or cut(text, **options))
+    story = "借呗额度" * 100 + "。" + "借呗额度" * 100 + "，我想问花呗怎么开通？"  # the core reads 1,000 characters
+    tokens = faq.index.question_tokens(story)
+    assert sum(map(len, seen)) <= MAX_QUESTION_CHARS + LAST_SENTENCE_CHARS
+    assert "花呗" in tokens  # what is asked at the end is heard, though the start fills the read

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bot.text import HOW_TO, MAX_EXPANSION, MAX_QUESTION_TOKENS, WHY, Tokenizer, _NUMBER, _number_mask
+from bot.text import HOW_TO, MAX_EXPANSION, MAX_QUESTION_CHARS, MAX_QUESTION_TOKENS, WHY, Tokenizer, _NUMBER, _number_mask
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +117,23 @@ def test_a_long_run_of_numerals_is_read_in_one_pass(tokenizer):
 def test_normalisation_never_grows_a_text_by_more_than_a_thousand_characters(tokenizer):
     assert len(tokenizer.normalise("\ufdfa")) == 18  # NFKC: one character, eighteen
     assert len(tokenizer.normalise("\ufdfa" * 1000)) <= 1000 + MAX_EXPANSION
+    assert len(tokenizer.normalise("\ufdfa" * 1000, 50)) <= 50  # a reader that wants 50 composes 50
+
+
+def test_a_question_is_cut_with_jieba_in_its_first_characters_only_whatever_it_holds(tokenizer, monkeypatch):
+    """The cost of a question's tokens is bounded before the segmenter: however normalising
+    multiplies or collapses a shape, jieba meets at most ``MAX_QUESTION_CHARS`` characters."""
+    seen = []
+    cut = tokenizer._jieba.cut
+    monkeypatch.setattr(tokenizer._jieba, "cut", lambda text, **options: seen.append(text) or cut(text, **options))
+    distinct = "".join(chr(0x4E00 + 37 * n % 20_000) for n in range(5_000))
+    for question in ("\ufdfa" * 5_000, "一二" * 5_000, "借呗额度" * 5_000, "a" * 100_000, distinct, "怎么" * 5_000,
+                     " ".join(f"word{n}" for n in range(5_000)), "借呗" + "啊" * 100_000):
+        seen.clear()
+        tokens = tokenizer.question_tokens(question)
+        assert len(seen) == 1 and len(seen[0]) <= MAX_QUESTION_CHARS, (question[:10], len(seen[0]))
+        assert len(tokens) <= MAX_QUESTION_TOKENS + 1
+    assert "花呗" not in tokenizer.question_tokens("借呗额度" * MAX_QUESTION_CHARS + "花呗")  # beyond: not read
 
 
 def test_a_question_has_a_bounded_number_of_tokens_whatever_it_holds(tokenizer):
