@@ -585,8 +585,9 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
-    """👍 / 👎: logged for this user and answer (a later press replaces it), the keyboard edited to
-    show it, thanked."""
+    """👍 / 👎: logged for this user and answer (a later press replaces it) with the question the
+    answer replied to (or, under a related question's answer, that passage's own), the keyboard
+    edited to show the vote, thanked."""
     query = update.callback_query
     chat_id = update.effective_chat.id if update.effective_chat else None
     log.info("feedback %s passage=%s chat=%s", "up" if press.sign == "+" else "down", press.passage.id,
@@ -622,7 +623,8 @@ async def expand(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Pres
 
 async def chosen(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
     """A related question or a clarification's candidate: that passage answered in a new message,
-    with buttons of its own; a candidate's pick is logged as a way users ask for it."""
+    with buttons of its own. A related question then leaves the keyboard (a second tap would only
+    repeat it); a candidate's pick is logged as a way users ask for that passage."""
     query = update.callback_query
     faq: FAQ = context.bot_data["faq"]
     passage = press.passage
@@ -636,6 +638,8 @@ async def chosen(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Pres
             note_question(context, "clarify_pick", query.message.chat.id, asked, None, [passage.id])
     await with_retries(lambda: query.answer())
     await send_answer(context, query.message.chat.id, answer, query.message.message_id)
+    if press.kind == "rel":
+        await edit_markup(query, without(query.message, query.data))
 
 
 async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:

@@ -158,6 +158,8 @@ def test_a_related_question_is_answered_in_a_new_message_with_its_own_buttons(ap
     assert second.params["text"].startswith(f"<b>{html.escape(label)}</b>")
     assert [b["callback_data"] for b in buttons(second)][-2:] == [f"fb:+:{related.id}", f"fb:-:{related.id}"]
     assert f"rel:{related.id}" not in [b["callback_data"] for b in buttons(second)]
+    assert api.wait_until(lambda: label not in [b["text"] for b in keyboard_of(
+        api.message(PRIVATE, first.result["message_id"]))], timeout=PATIENCE)  # a second tap cannot repeat it
 
 
 def test_a_vote_marks_the_keyboard_and_a_second_vote_replaces_the_first_in_the_log(api, bot):
