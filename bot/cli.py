@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", parents=[common], help="answer one question, or one per stdin line with '-'")
     ask.add_argument("question", help="the question, or '-' to read one per line from standard input")
     ask.add_argument("--json", action="store_true", help="print the JSON contract instead of text")
+    ask.add_argument("--full", action="store_true", help="print the whole passage, not its first part")
     evaluate = commands.add_parser("eval", parents=[common], help="score question files (hit@k, MRR, abstentions)")
     evaluate.add_argument("files", nargs="*", type=Path, help="question files (default: the dev set and the real-user measuring half)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
@@ -120,8 +121,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if command == "ask":
         if args.question == "-":
-            return console.ask_batch(faq, settings.top_k, sys.stdin) if args.json else _ask_lines(faq, settings.top_k)
-        return console.ask_once(faq, args.question, settings.top_k, args.json)
+            return console.ask_batch(faq, settings.top_k, sys.stdin) if args.json else _ask_lines(faq, settings.top_k, args.full)
+        return console.ask_once(faq, args.question, settings.top_k, args.json, args.full)
     if command == "eval":
         from .evaluation import report
 
@@ -245,11 +246,11 @@ def _report(args: argparse.Namespace, faq) -> int:
     return 0
 
 
-def _ask_lines(faq, top_k: int) -> int:
+def _ask_lines(faq, top_k: int, full: bool) -> int:
     from .console import ask_once
 
     for line in sys.stdin:
-        ask_once(faq, line.rstrip("\r\n"), top_k, as_json=False)
+        ask_once(faq, line.rstrip("\r\n"), top_k, as_json=False, full=full)
         print()
     return 0
 

@@ -1,19 +1,206 @@
-"""The console front end: an interactive prompt, and the one-shot / batch modes for scripts."""
+"""The console front end: an interactive prompt, and the one-shot / batch modes for scripts.
+
+It shows what Telegram shows, as text: the short answer under its own heading, the article's
+title as source, the short disclaimer, then numbered related questions or clarification choices
+("都不是" last). A number opens its choice; 0 or 展开 shows the current answer whole. ``respond``
+decides what one typed line shows and what it logs; ``interactive`` only reads, prints and logs.
+"""
 
 from __future__ import annotations
 
 import atexit
 import json
+import os
 import sys
 import time
-from dataclasses import replace
+import tomllib
+import unicodedata
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, TextIO
 
 from .faq import FAQ
-from .feedback import log_dir
-from .reply import Answer, render_text, to_json
-from .text import question_text
+from .feedback import QuestionLog, log_dir
+from .reply import Answer, Kind, View, compose_chosen, to_json, view
+from .text import RESOURCES, question_text
 
+CONSOLE_USER = "console"  # the console's one user, pseudonymised in the log like a Telegram chat
+QUIT = ("/quit", "/exit", "/q")
+EXPAND = ("0", "展开", "展开全文")
+RELATED_SEARCH = 8  # passages searched for the related questions of a chosen passage
+
+
+@dataclass(frozen=True)
+class Words:
+    """The console's own words, from ``resources/console.toml``."""
+
+    usage: str
+    expand_hint: str
+    none_of_these: str
+    none_noted: str
+    no_such_choice: str
+    nothing_to_expand: str
+    knows: str
+    source_line: str
+
+    @classmethod
+    def load(cls, path: Path = RESOURCES / "console.toml") -> "Words":
+        return cls(**tomllib.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class Style:
+    """ANSI colours on a terminal; plain text when piped or when NO_COLOR is set (no-color.org)."""
+
+    on: bool = False
+
+    @classmethod
+    def of(cls, stream: TextIO) -> "Style":
+        return cls(stream.isatty() and not os.environ.get("NO_COLOR"))
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.on and text else text
+
+    def title(self, text: str) -> str:
+        return self._paint("1", text)
+
+    def number(self, text: str) -> str:
+        return self._paint("36", text)
+
+    def quiet(self, text: str) -> str:
+        return self._paint("2", text)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A numbered choice under an answer: a passage to open (``passage``, its id), a question to
+    ask (a refusal's example), or, with neither, "都不是"."""
+
+    label: str
+    passage: str = ""
+    question: str = ""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What was shown last, which the next number refers to: its view and its options."""
+
+    view: View
+    options: tuple[Option, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line for the question log (``QuestionLog.record``'s arguments after the user)."""
+
+    kind: str
+    question: str
+    best_score: float | None
+    shown: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one typed line gives: the text to print, what the next number refers to, what to log."""
+
+    text: str
+    shown: Shown | None
+    events: tuple[Event, ...] = ()
+
+
+def options_of(shown: View, words: Words) -> tuple[Option, ...]:
+    if shown.kind is Kind.ANSWER:
+        return tuple(Option(c.label, passage=c.id) for c in shown.related)
+    if shown.kind is Kind.CLARIFY:
+        return (*(Option(c.label, passage=c.id) for c in shown.choices), Option(words.none_of_these))
+    return tuple(Option(example, question=example) for example in shown.examples)
+
+
+def render(shown: View, options: tuple[Option, ...], faq: FAQ, words: Words, style: Style = Style(),
+           full: bool = False) -> str:
+    """A view as text: the answer (``full``: the whole passage) or the refusal, the numbered
+    options under their heading, the short disclaimer."""
+    m = faq.messages
+    blocks = list(shown.notes)
+    if shown.kind is Kind.ANSWER:
+        lines = [style.title(f"【{shown.title}】"), shown.full if full else shown.short]
+        if shown.more and not full:
+            lines.append(style.quiet(words.expand_hint))
+        if shown.source:
+            lines.append(style.quiet(f"—— 来源：{shown.source}"))
+        blocks.append("\n".join(lines))
+        heading = m.related_heading
+    elif shown.kind is Kind.CLARIFY:
+        heading = m.clarify_heading
+    else:
+        blocks.append("\n".join(filter(None, [shown.reason, shown.hint])))
+        heading = m.examples_heading
+    if options:
+        blocks.append(heading + "\n" + "\n".join(
+            f"{style.number(f'{n:>2}.')} {option.label}" for n, option in enumerate(options, start=1)))
+    if shown.kind is Kind.REFUSAL:
+        blocks.append(m.official_channel)
+    return "\n\n".join([*blocks, style.quiet("⚠️ " + shown.disclaimer_short)])
+
+
+def about(faq: FAQ, words: Words) -> str:
+    """What the bot knows: each article (or Q&A file) with its number of passages, and examples."""
+    counts: dict[str, int] = {}
+    for passage in faq.knowledge.passages:
+        title = passage.article or passage.source
+        counts[title] = counts.get(title, 0) + 1
+    lines = [words.knows.format(sources=len(counts), passages=len(faq.knowledge.passages))]
+    lines += [words.source_line.format(title=title, passages=n) for title, n in counts.items()]
+    examples = faq.messages.examples_heading + "\n" + "\n".join(f"· {e}" for e in faq.messages.examples)
+    return "\n".join(lines) + "\n\n" + examples + "\n\n⚠️ " + faq.messages.disclaimer
+
+
+def answer_to(faq: FAQ, question: str, top_k: int) -> Answer:
+    """The answer, the core seeing the question composed (``question_text``), the user seeing it as typed."""
+    return replace(faq.ask(question_text(question), top_k), question=question)
+
+
+def chosen(faq: FAQ, passage_id: str) -> Answer:
+    """The answer to a passage the user chose by its number (an id of this knowledge)."""
+    passage = next(p for p in faq.knowledge.passages if p.id == passage_id)
+    return compose_chosen(passage, faq.search(passage.question, k=RELATED_SEARCH), faq.messages)
+
+
+def respond(faq: FAQ, line: str, last: Shown | None, top_k: int, words: Words, style: Style = Style()) -> Turn:
+    """What one typed line shows: a number picks from ``last``'s options, 0 / 展开 shows the
+    current answer whole, anything else is a question. Refusals, "都不是" and a clarification's
+    pick are logged (see ``Event``) with the kinds Telegram uses."""
+    typed = unicodedata.normalize("NFKC", line).strip()
+    if typed in EXPAND:
+        if last is None or last.view.kind is not Kind.ANSWER:
+            return Turn(words.nothing_to_expand, last)
+        return Turn(render(last.view, last.options, faq, words, style, full=True), last)
+    if typed.isdecimal() and typed.isascii() and last is not None:
+        number = int(typed)
+        if not 1 <= number <= len(last.options):
+            choices = f"1–{len(last.options)}" if last.options else "问题"
+            return Turn(words.no_such_choice.format(number=number, choices=choices), last)
+        return _pick(faq, last, last.options[number - 1], top_k, words, style)
+    return _show(faq, answer_to(faq, line.strip(), top_k), words, style)
+
+
+def _show(faq: FAQ, answer: Answer, words: Words, style: Style, events: tuple[Event, ...] = ()) -> Turn:
+    shown = view(answer)
+    options = options_of(shown, words)
+    if shown.kind is Kind.REFUSAL and answer.question.strip():
+        events += (Event("refused", answer.question, answer.best_score),)
+    return Turn(render(shown, options, faq, words, style), Shown(shown, options), events)
+
+
+def _pick(faq: FAQ, last: Shown, option: Option, top_k: int, words: Words, style: Style) -> Turn:
+    clarify = last.view.kind is Kind.CLARIFY
+    candidates = tuple(o.passage for o in last.options if o.passage)
+    if option.question:
+        return _show(faq, answer_to(faq, option.question, top_k), words, style)
+    if not option.passage:  # "都不是": the question goes to the maintainer, unanswered
+        return Turn(words.none_noted, None, (Event("none_of_these", last.view.question, None, candidates),))
+    pick = (Event("clarify_pick", last.view.question, None, (option.passage,)),) if clarify else ()
+    return _show(faq, chosen(faq, option.passage), words, style, pick)
 
 
 def build_progress(stream: TextIO = sys.stderr, after: float = 1.0) -> Callable[[int, int], None] | None:
@@ -61,34 +248,59 @@ def _enable_line_editing() -> None:
     atexit.register(save)
 
 
-def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
-    """Prompt, answer, repeat, until /quit, Ctrl-D or Ctrl-C."""
+def _open_log(stderr: TextIO) -> QuestionLog | None:
+    """Telegram's question log, so ``faqbot report`` sees the console's refusals too; without
+    it (a folder that is not this user's, a bad size setting) the console still answers."""
+    try:
+        return QuestionLog.default()
+    except (OSError, ValueError) as error:
+        print(f"faqbot: unanswered questions are not logged: {error}", file=stderr)
+        return None
+
+
+def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
+                stderr: TextIO = sys.stderr) -> int:
+    """Prompt, answer, repeat, until /quit or Ctrl-D. Ctrl-C clears the line (or stops an
+    answer being computed) and prompts again, as a shell does."""
     if stdin.isatty():
         _enable_line_editing()
-    words = faq.messages
-    print(words.console_greeting.format(passages=len(faq.knowledge.passages)) + words.console_help, file=stdout)
-    try:
-        while True:
+    words, style, log = Words.load(), Style.of(stdout), _open_log(stderr)
+    m = faq.messages
+    print(m.console_greeting.format(passages=len(faq.knowledge.passages)) + m.console_help + "\n" + words.usage,
+          file=stdout)
+    last: Shown | None = None
+    while True:
+        try:
+            line = input(m.console_prompt) if stdin is sys.stdin else _read_line(stdin, stdout, m.console_prompt)
+        except EOFError:
+            print(file=stdout)
+            break
+        except KeyboardInterrupt:
+            print(file=stdout)
+            continue
+        command = line.strip()
+        if command in QUIT:
+            break
+        if command in ("/help", "/?", "/about"):
+            head = m.console_help + "\n" + words.usage + "\n\n" if command != "/about" else ""
+            print(head + about(faq, words) + "\n", file=stdout)
+            continue
+        if not command:
+            continue
+        try:
+            turn = respond(faq, line, last, top_k, words, style)
+        except KeyboardInterrupt:
+            print(file=stdout)
+            continue
+        print(turn.text + "\n", file=stdout, flush=True)
+        last = turn.shown
+        for event in turn.events if log else ():
             try:
-                line = input(words.console_prompt) if stdin is sys.stdin else _read_line(stdin, stdout, words.console_prompt)
-            except EOFError:
-                break
-            question = line.strip()
-            if question in ("/quit", "/exit", "/q"):
-                break
-            if question in ("/help", "/?"):
-                print(words.console_help, file=stdout)
-            elif question:
-                print(render_text(_ask(faq, question, top_k)) + "\n", file=stdout, flush=True)
-    except KeyboardInterrupt:
-        print(file=stdout)
-    print(words.console_goodbye, file=stdout)
+                log.record(event.kind, CONSOLE_USER, event.question, event.best_score, event.shown)
+            except OSError as error:
+                print(f"faqbot: could not log the question: {error}", file=stderr)
+    print(m.console_goodbye, file=stdout)
     return 0
-
-
-def _ask(faq: FAQ, question: str, top_k: int) -> Answer:
-    """The answer, the core seeing the question composed (``question_text``), the user seeing it as typed."""
-    return replace(faq.ask(question_text(question), top_k), question=question)
 
 
 def _read_line(stdin: TextIO, stdout: TextIO, prompt: str) -> str:
@@ -99,9 +311,16 @@ def _read_line(stdin: TextIO, stdout: TextIO, prompt: str) -> str:
     return line
 
 
-def ask_once(faq: FAQ, question: str, top_k: int, as_json: bool, stdout: TextIO = sys.stdout) -> int:
-    answer = _ask(faq, question, top_k)
-    print(json.dumps(to_json(answer), ensure_ascii=False) if as_json else render_text(answer), file=stdout)
+def ask_once(faq: FAQ, question: str, top_k: int, as_json: bool, full: bool = False,
+             stdout: TextIO = sys.stdout) -> int:
+    """What the console shows for one question (``full``: the whole passage), or its JSON."""
+    answer = answer_to(faq, question, top_k)
+    if as_json:
+        text = json.dumps(to_json(answer), ensure_ascii=False)
+    else:
+        words, shown = Words.load(), view(answer)
+        text = render(shown, options_of(shown, words), faq, words, Style.of(stdout), full)
+    print(text, file=stdout)
     return 0
 
 
@@ -109,5 +328,5 @@ def ask_batch(faq: FAQ, top_k: int, stdin: TextIO, stdout: TextIO = sys.stdout) 
     """One JSON object per input line, in order, whatever the line holds."""
     for line in stdin:
         question = line.rstrip("\r\n")
-        print(json.dumps(to_json(_ask(faq, question, top_k)), ensure_ascii=False), file=stdout, flush=True)
+        print(json.dumps(to_json(answer_to(faq, question, top_k)), ensure_ascii=False), file=stdout, flush=True)
     return 0

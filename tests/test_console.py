@@ -1,9 +1,28 @@
-"""The console front end hands the core a composed question: a character that NFKC multiplies
-(U+FDFA is eighteen) is answered like any other text, never a crash of the whole process."""
+"""The console as a person meets it: a short answer, numbered related questions and
+clarification choices that a number opens, 0 / 展开 for the whole passage, /about, Ctrl-C that
+clears the line, refusals logged for the maintainer, colours only on a terminal. And a question
+the core must see composed (U+FDFA is eighteen characters under NFKC) never crashes it."""
 
+import io
 import json
+import os
+import pty
+import re
+import select
+import signal
+import stat
+import sys
+import time
+from dataclasses import replace
 
-from conftest import run_faqbot
+import pytest
+
+from bot.console import Shown, Style, Words, about, interactive, options_of, render, respond
+from bot.feedback import read_log
+from bot.reply import Kind, compose, view
+from conftest import ROOT, run_faqbot
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 EXPANDING = "\ufdfa" * 1000  # ﷺ: one character, eighteen once composed
 
@@ -55,3 +74,167 @@ def test_the_history_is_kept_private(tmp_path, monkeypatch):
     for save in saved:
         save()
     assert stat.S_IMODE((tmp_path / "logs" / "console_history").stat().st_mode) == 0o600
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def words() -> Words:
+    return Words.load()
+
+
+def test_typing_a_related_questions_number_opens_that_passage_with_its_own_related_questions(faq, words):
+    first = respond(faq, "借呗升级失败怎么办", None, 3, words)
+    assert first.shown.view.kind is Kind.ANSWER and len(first.shown.options) >= 2
+    second = first.shown.options[1]
+    assert f" 2. {second.label}" in first.text
+    opened = respond(faq, "２", first.shown, 3, words)  # a full-width digit is a digit too
+    assert opened.shown.view.passage == second.passage and f"【{second.label}】" in opened.text
+    assert opened.shown.options and second.passage not in {o.passage for o in opened.shown.options}
+
+
+def test_zero_or_zhankai_shows_the_current_answer_whole(faq, words):
+    first = respond(faq, "借呗升级失败怎么办", None, 3, words)
+    assert first.shown.view.more and words.expand_hint in first.text
+    for typed in ("0", "展开"):
+        whole = respond(faq, typed, first.shown, 3, words)
+        assert first.shown.view.full in whole.text and words.expand_hint not in whole.text
+        assert whole.shown == first.shown  # the numbers still refer to the same related questions
+    assert respond(faq, "展开", None, 3, words).text == words.nothing_to_expand
+
+
+def test_a_number_that_is_not_offered_says_which_are_and_keeps_the_choices(faq, words):
+    first = respond(faq, "借呗升级失败怎么办", None, 3, words)
+    wrong = respond(faq, "9", first.shown, 3, words)
+    assert wrong.shown == first.shown and "9" in wrong.text and f"1–{len(first.shown.options)}" in wrong.text
+
+
+def _clarification(faq, words, question: str = "借呗升级失败") -> Shown:
+    result = faq.search(question, k=8)
+    shown = view(compose(replace(result, clarify=True), faq.messages))
+    assert shown.kind is Kind.CLARIFY
+    return Shown(shown, options_of(shown, words))
+
+
+def test_a_clarification_numbers_its_candidates_and_none_of_these_last(faq, words):
+    shown = _clarification(faq, words)
+    text = render(shown.view, shown.options, faq, words)
+    assert faq.messages.clarify_heading in text
+    assert text.index(shown.options[0].label) < text.index(f"{len(shown.options):>2}. {words.none_of_these}")
+    pick = respond(faq, "1", shown, 3, words)
+    assert pick.shown.view.passage == shown.options[0].passage
+    assert [(e.kind, e.shown) for e in pick.events] == [("clarify_pick", (shown.options[0].passage,))]
+    none = respond(faq, str(len(shown.options)), shown, 3, words)
+    assert none.text == words.none_noted and none.shown is None
+    assert [(e.kind, e.question) for e in none.events] == [("none_of_these", shown.view.question)]
+    assert set(none.events[0].shown) == {o.passage for o in shown.options if o.passage}
+
+
+def test_a_refusal_offers_numbered_examples_that_a_number_asks(faq, words):
+    refused = respond(faq, "今天天气怎么样", None, 3, words)
+    assert refused.shown.view.kind is Kind.REFUSAL and [e.kind for e in refused.events] == ["refused"]
+    asked = respond(faq, "1", refused.shown, 3, words)
+    assert asked.shown.view.kind is not Kind.REFUSAL and not asked.events
+
+
+def test_console_refusals_reach_the_maintainers_log_pseudonymised_and_private(faq, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAQBOT_LOG_DIR", str(tmp_path / "logs"))
+    screen = io.StringIO()
+    interactive(faq, 3, io.StringIO("今天天气怎么样\n借呗升级失败怎么办\n/quit\n"), screen, io.StringIO())
+    log = tmp_path / "logs" / "unanswered.jsonl"
+    entries = read_log(log)
+    assert [(e["kind"], e["question"]) for e in entries] == [("refused", "今天天气怎么样")]
+    assert entries[0]["chat"] != "console" and len(entries[0]["chat"]) == 16
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    report = run_faqbot("report", env={"FAQBOT_LOG_DIR": str(tmp_path / "logs")})
+    assert "今天天气怎么样" in report.stdout
+
+
+def test_an_unusable_log_folder_is_said_once_and_the_console_still_answers(faq, monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    monkeypatch.setenv("FAQBOT_LOG_DIR", str(tmp_path / "file" / "logs"))
+    screen, errors = io.StringIO(), io.StringIO()
+    assert interactive(faq, 3, io.StringIO("今天天气怎么样\n借呗升级失败怎么办\n"), screen, errors) == 0
+    assert errors.getvalue().count("not logged") == 1 and "来源：" in screen.getvalue()
+
+
+def test_about_lists_the_articles_and_example_questions(faq, words):
+    text = about(faq, words)
+    titles = {p.article for p in faq.knowledge.passages}
+    assert all(title in text for title in titles) and faq.messages.examples[0] in text
+    assert ".txt" not in text
+
+
+def test_colours_on_a_terminal_only_and_never_with_no_color(faq, words, monkeypatch):
+    shown = respond(faq, "借呗升级失败怎么办", None, 3, words).shown
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert "\x1b[" in render(shown.view, shown.options, faq, words, Style.of(Terminal()))
+    assert "\x1b[" not in render(shown.view, shown.options, faq, words, Style.of(io.StringIO()))
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in render(shown.view, shown.options, faq, words, Style.of(Terminal()))
+
+
+def test_a_real_terminal_session_ctrl_c_clears_the_line_numbers_open_and_about_lists():
+    """The real console in a pseudo-terminal. Every wait is for what the console prints, with
+    limits a machine ten times slower than a laptop meets; nothing is timed."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        # Ctrl-C must reach the console as a person's would, even when pytest itself was started
+        # with SIGINT ignored (nohup, a CI runner, `cmd &` in a script): exec keeps an ignored signal ignored.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.execv(sys.executable, [sys.executable, "-m", "bot"])
+    raw = b""
+
+    def screen(since: int = 0) -> str:
+        return ANSI.sub("", raw.decode("utf-8", errors="replace"))[since:]
+
+    def wait_for(marker: str, since: int, timeout: float = 600) -> bool:
+        nonlocal raw
+        deadline = time.monotonic() + timeout
+        while marker not in screen(since) and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                try:
+                    raw += os.read(fd, 65536)
+                except OSError:
+                    break
+        return marker in screen(since)
+
+    def send(keys: str, wait: str = "问> ") -> str:
+        """Type ``keys``; what the console printed until ``wait`` came back."""
+        since = len(screen())
+        os.write(fd, keys.encode())
+        wait_for(wait, since)
+        return screen(since)
+
+    left = False
+    try:
+        assert wait_for("问> ", 0)
+        answer = send("借呗升级失败怎么办\r")
+        assert "猜你想问" in answer and "来源：" in answer
+        second = re.search(r" 2\. (.+)", answer).group(1).strip()
+        assert f"【{second}】" in send("2\r")
+        assert "借呗额度" in send("借呗额度", wait="借呗额度")  # typed and echoed by the line editor, not sent
+        cleared = False
+        for _ in range(3):  # a Ctrl-C that lands before readline waits is taken at the next key: press again
+            since = len(screen())
+            os.write(fd, b"\x03")
+            if wait_for("问> ", since, timeout=60):
+                cleared = True
+                break
+        assert cleared
+        listing = send("/about\r")
+        assert "我根据" in listing and "借呗额度/about" not in screen() and "我可以回答这类问题" in listing
+        assert "再见" in send("\x04", wait="再见")  # Ctrl-D leaves
+        left = True
+    finally:
+        deadline = time.monotonic() + (300 if left else 0)
+        while (finished := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if finished[0] == 0:  # never hang the suite: the assertion below reports it
+            os.kill(pid, 9)
+            finished = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(finished[1]) == 0 and "Traceback" not in screen()
