@@ -71,7 +71,7 @@ def plot_tradeoff(figures: dict, path: Path) -> None:
     if not kinds:
         raise PlotError("the calibration has no trade-off to draw")
     target = figures.get("max_false_answers")
-    figure, axes = pyplot.subplots(len(kinds), 2, figsize=(10, 4 * len(kinds)), squeeze=False)
+    figure, axes = pyplot.subplots(len(kinds), 2, figsize=(10, 4 * len(kinds)), squeeze=False, layout="constrained")
     for row, kind in zip(axes, kinds):
         curve, point = figures[kind]["tradeoff"], figures[kind]["operating_point"]
         thresholds = [r["threshold"] for r in curve]
@@ -125,7 +125,8 @@ def plot_report(entries: Sequence[dict], groups: Sequence[Group], path: Path) ->
     font = _cjk_font()
     if font:
         pyplot.rcParams["font.sans-serif"] = [font, "DejaVu Sans"]
-    figure, (by_week, by_group) = pyplot.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.2]})
+    figure, (by_week, by_group) = pyplot.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.2]},
+                                                layout="constrained")
     positions = range(len(weeks))
     bottom = [0] * len(weeks)
     for kind in UNANSWERED:
