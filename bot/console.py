@@ -175,11 +175,10 @@ def respond(faq: FAQ, line: str, last: Shown | None, top_k: int, words: Words, s
         if last is None or last.view.kind is not Kind.ANSWER:
             return Turn(words.nothing_to_expand, last)
         return Turn(render(last.view, last.options, faq, words, style, full=True), last)
-    if typed.isdecimal() and typed.isascii() and last is not None:
+    if typed.isdecimal() and typed.isascii() and last is not None and last.options:
         number = int(typed)
         if not 1 <= number <= len(last.options):
-            choices = f"1–{len(last.options)}" if last.options else "问题"
-            return Turn(words.no_such_choice.format(number=number, choices=choices), last)
+            return Turn(words.no_such_choice.format(number=number, choices=f"1–{len(last.options)}"), last)
         return _pick(faq, last, last.options[number - 1], top_k, words, style)
     return _show(faq, answer_to(faq, line.strip(), top_k), words, style)
 
