@@ -39,6 +39,7 @@ class Words:
     none_of_these: str
     none_noted: str
     no_such_choice: str
+    unknown_command: str
     nothing_to_expand: str
     knows: str
     source_line: str
@@ -283,6 +284,9 @@ def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO 
         if command in ("/help", "/?", "/about"):
             head = m.console_help + "\n" + words.usage + "\n\n" if command != "/about" else ""
             print(head + about(faq, words) + "\n", file=stdout)
+            continue
+        if command.startswith("/"):
+            print(words.unknown_command + "\n", file=stdout)
             continue
         if not command:
             continue
