@@ -106,7 +106,7 @@ class FAQ:
         outside_dense = neighbours = None
         if self.dense is not None:
             (retrievers["dense_questions"], retrievers["dense_answer"], outside_dense, topic,
-             neighbours) = self.dense.signals(question)
+             neighbours) = self.dense.signals(self.index.tokenizer.spelling(question, MAX_QUESTION_CHARS))
         return Signals(tuple(tokens), retrievers, outside_coverage, outside_dense, topic, neighbours, topic_by_words)
 
     def fused(self, signals: Signals) -> np.ndarray:

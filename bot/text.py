@@ -114,16 +114,21 @@ class Tokenizer:
     def _glossary_pattern(self) -> re.Pattern[str] | None:
         return _alternation(self.vocabulary.glossary, outside="[a-z]")  # whole English words only
 
-    def normalise(self, text: str, limit: int | None = None) -> str:
-        """Canonical surface form: NFKC, lower case, Simplified, typos fixed, English glossed.
-        Of the composed text, at most ``limit`` characters are read (``MAX_EXPANSION`` more than
-        were given without one): composing can multiply a text, nothing after it may."""
+    def spelling(self, text: str, limit: int | None = None) -> str:
+        """The text as the knowledge spells it: NFKC, Simplified, known misspellings fixed (借贝 →
+        借呗). What the sentence encoder reads of a question: it knows Traditional characters less
+        well and homophone typos not at all. Of the composed text, at most ``limit`` characters are
+        read (``MAX_EXPANSION`` more than were given without one): composing can multiply a text."""
         text = text.encode("utf-8", errors="ignore").decode("utf-8")  # lone surrogates cannot be text
         text = unicodedata.normalize("NFKC", text)[:len(text) + MAX_EXPANSION if limit is None else limit]
-        text = _CONTROL.sub(" ", text.lower())
-        text = _URL.sub(" ", self._converter.convert(text))
+        text = self._converter.convert(_CONTROL.sub(" ", text))
         if self._typo_pattern:
             text = self._typo_pattern.sub(lambda m: self.vocabulary.typos[m.group(0)], text)
+        return text
+
+    def normalise(self, text: str, limit: int | None = None) -> str:
+        """Canonical surface form: the spelling's, lower case, English glossed, numbers masked."""
+        text = _URL.sub(" ", self.spelling(text, limit).lower())
         if self._glossary_pattern:
             text = _CONTRACTION.sub(" not", text)
             text = _ENGLISH_WORD.sub(lambda m: self._base_form(m.group(0)), text)

@@ -244,6 +244,17 @@ def test_traditional_and_english_questions_reach_the_same_article(faq, question,
     assert answer.answered and answer.hits[0].passage.source == reference.hits[0].passage.source
 
 
+def test_the_encoder_reads_a_question_as_the_knowledge_spells_it(faq, monkeypatch):
+    """Traditional characters and known homophone typos are fixed before the encoder reads the
+    question, as they are before it is cut into words."""
+    seen: list[str] = []
+    encoder = faq.dense.encoder
+    monkeypatch.setattr(faq.dense, "encoder", type("Recording", (), {
+        "question": lambda self, text: seen.append(text) or encoder.question(text)})())
+    faq.ask("接唄額渡為什麼沒了")
+    assert seen == ["借呗额度为什么没了"]
+
+
 def test_out_of_scope_file_format_every_topic_has_a_reply_and_questions(tmp_path):
     knowledge = load_knowledge(KNOWLEDGE)
     assert len(knowledge.topics) >= 10
