@@ -257,20 +257,23 @@ class VectorStore:
         except OSError as error:
             log.warning("vector store not written (%s)", error)
 
-    def vectors(
-        self,
-        encoder: Encoder,
-        kind: str,
-        texts: Sequence[str],
-        progress: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Unit vectors of ``texts`` (``kind``: "query" or "passage"); only unseen texts are encoded."""
-        keys = [vector_key(encoder.name, kind, t) for t in texts]
-        text_of = dict(zip(keys, texts))
-        embed(encoder, self, [(k, kind, text_of[k]) for k in self.missing(keys)], BATCH, progress)
-        if not keys:
-            return np.zeros((0, self._matrix.shape[1]), dtype=np.float32)
-        return self.matrix[self.rows(keys)]
+    def vectors(self, encoder: Encoder, kind: str, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of ``texts`` (``kind``: "query" or "passage"): stored ones looked up, the
+        others encoded and not kept (the store holds one knowledge's vectors, and growing it
+        would copy them all)."""
+        rows = np.array([self._row.get(vector_key(encoder.name, kind, t), -1) for t in texts], dtype=np.int64)
+        unseen = list(dict.fromkeys(t for t, row in zip(texts, rows) if row < 0))
+        encode = encoder.queries if kind == "query" else encoder.passages
+        fresh = {}
+        for start in range(0, len(unseen), BATCH):
+            fresh.update(zip(unseen[start:start + BATCH], encode(unseen[start:start + BATCH])))
+        dim = self._matrix.shape[1] or (len(next(iter(fresh.values()))) if fresh else 0)
+        result = np.empty((len(texts), dim), dtype=np.float32)
+        known = rows >= 0
+        result[known] = self.matrix[rows[known]]
+        for n in np.flatnonzero(~known):
+            result[n] = fresh[texts[n]]
+        return result
 
 
 Work = Sequence[tuple[bytes, str, str]]  # (key, kind, text) of vectors to compute

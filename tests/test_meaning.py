@@ -149,9 +149,9 @@ def test_background_embedding_stopped_at_exit_keeps_its_work_and_the_next_start_
 
 
 def test_a_vector_store_damaged_midway_is_ignored_whole(tmp_path, caplog):
-    store = VectorStore()
-    encoder = HashEncoder()
-    store.vectors(encoder, "query", [f"问题{n}" for n in range(5000)])
+    store, encoder = VectorStore(), HashEncoder()
+    texts = [f"问题{n}" for n in range(5000)]
+    store.add([semantic.vector_key(encoder.name, "query", t) for t in texts], encoder.queries(texts))
     store.save(tmp_path / "v.npz")
     data = (tmp_path / "v.npz").read_bytes()
     middle = len(data) // 2
@@ -162,8 +162,9 @@ def test_a_vector_store_damaged_midway_is_ignored_whole(tmp_path, caplog):
     whole = VectorStore()
     (tmp_path / "v.npz").write_bytes(data)
     whole.load(tmp_path / "v.npz", wanted={semantic.vector_key(encoder.name, "query", "问题7")})
-    assert len(whole) == 1 and np.allclose(whole.vectors(encoder, "query", ["问题7"]), store.vectors(encoder, "query", ["问题7"]),
-                                           atol=1e-3)
+    assert len(whole) == 1 and np.allclose(whole.vectors(encoder, "query", ["问题7"]), encoder.queries(["问题7"]), atol=1e-3)
+    looked_up = whole.vectors(encoder, "query", ["问题8", "问题7", "问题8"])  # one stored, one encoded (once)
+    assert np.allclose(looked_up, encoder.queries(["问题8", "问题7", "问题8"]), atol=1e-3) and len(whole) == 1
 
 
 @pytest.mark.parametrize("text", ["\ufdfa" * 200, "借呗\ud800额度", "额" * 5000])
