@@ -39,7 +39,7 @@ Privacy. Chats appear in logs and in the question log only as salted hashes (``b
 user names and ids never; the token and the webhook secret are blanked out of every log line.
 
 Environment: ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_API_BASE``, ``FAQBOT_WEBHOOK_SECRET`` (webhook mode),
-``FAQBOT_ADMINS`` (user ids allowed /reload and /stats), ``FAQBOT_SEND_RATE`` (messages a second the
+``FAQBOT_ADMINS`` (user ids allowed /reload, /stats and /report), ``FAQBOT_SEND_RATE`` (messages a second the
 bot allows itself: default 30, Telegram's limit; 0 for no pacing, for a local test server),
 ``FAQBOT_CHAT_LIMIT`` (questions per seconds from one chat, "5/10"; 0 for none), ``FAQBOT_LOG_DIR``
 (the question log and its salt)."""
@@ -79,6 +79,7 @@ from .knowledge import KnowledgeError
 from .knowledge import Passage
 from .reply import Answer, Kind, compose_chosen, render_html, split_message, view
 from .search import SearchResult
+from .suggest import recent_report
 from .text import RESOURCES, question_text
 
 log = logging.getLogger("faqbot.telegram")
@@ -431,6 +432,7 @@ def build_application(token: str, faq: FAQ, settings: Settings, questions: Quest
     application.add_handler(CommandHandler("ask", ask_command, filters=new))
     application.add_handler(CommandHandler("reload", reload_command, filters=new & admin))
     application.add_handler(CommandHandler("stats", stats_command, filters=new & admin))
+    application.add_handler(CommandHandler("report", report_command, filters=new & admin))
     application.add_handler(MessageHandler(new & filters.ChatType.PRIVATE & filters.COMMAND, unknown_command))
     application.add_handler(MessageHandler(new & filters.ChatType.PRIVATE & filters.TEXT, private_text))
     application.add_handler(MessageHandler(new & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND,
@@ -542,6 +544,14 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await reply_text(update, context, TEXTS["stats"].format(**_size(context.bot_data["faq"]),
                                                             answered=counts["answered"], refused=counts["refused"],
                                                             dropped=counts["dropped"]))
+
+
+async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/report (administrators only): the five largest groups of unanswered questions of the last 7 days."""
+    data = context.bot_data
+    text = await compute(context, lambda: recent_report(data["faq"], data["questions"].path))
+    if text is not None:
+        await reply_text(update, context, text)
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
