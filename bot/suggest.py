@@ -102,7 +102,7 @@ def average_linkage(vectors: np.ndarray, cut: float) -> list[list[int]]:
     np.fill_diagonal(similarity, -np.inf)
     sizes = np.ones(count)
     members: list[list[int] | None] = [[n] for n in range(count)]
-    while count > 1:
+    for _ in range(count - 1):  # at most every row into one cluster
         i, j = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
         if similarity[i, j] < cut:
             break
