@@ -230,6 +230,8 @@ def _report(args: argparse.Namespace, faq) -> int:
             groups = group_entries(unanswered(entries), Tokenizer())
             print(render_report(groups, args.top))
         else:
+            if faq.vectors is not None:
+                faq.vectors.wait()  # meaning needs every vector, not words alone while they are embedded
             result = suggest(faq, entries, args.top)
             groups = [s.group for s in result.suggestions]
             print(render_suggestions(result))
