@@ -124,10 +124,21 @@ def offered(session: Session, chats: list[int], rate: float, seconds: float,
             "latency_ms": {p: round(percentile(latencies, p), 1) for p in (50, 90, 99)} | {"max": round(max(latencies, default=0), 1)}}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def scenario_load(chats: int, rate: float, seconds: float, questions: list[str]) -> dict:
+    """Also the bot's CPU time per answer: what the machine's load does not change much, so that
+    the rate two idle cores would sustain can be told from a run on a busy machine."""
     session = Session(FAQBOT_CHAT_LIMIT="0")
     try:
+        before = cpu_seconds(session.bot.process.pid)
         figures = offered(session, [CHAT_BASE + n for n in range(chats)], chats * rate, seconds, questions)
+        figures["bot_cpu_ms_per_answer"] = round((cpu_seconds(session.bot.process.pid) - before) * 1000
+                                                 / max(1, figures["answered"]), 1)
         encoder = "answering on words alone" not in session.bot.output()  # said once when the encoder is off
     finally:
         session.close()
