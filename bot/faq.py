@@ -105,8 +105,9 @@ class FAQ:
         topic = topic_by_words
         outside_dense = neighbours = None
         if self.dense is not None:
-            (retrievers["dense_questions"], retrievers["dense_answer"], outside_dense, topic,
-             neighbours) = self.dense.signals(self.index.tokenizer.spelling(question, MAX_QUESTION_CHARS))
+            dense = self.dense.signals(self.index.tokenizer.spelling(question, MAX_QUESTION_CHARS))
+            retrievers |= dense.retrievers
+            outside_dense, topic, neighbours = dense.outside, dense.outside_topic, dense.neighbours
         return Signals(tuple(tokens), retrievers, outside_coverage, outside_dense, topic, neighbours, topic_by_words)
 
     def fused(self, signals: Signals) -> np.ndarray:

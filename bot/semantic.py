@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence
 
@@ -41,6 +42,7 @@ SYNC_TEXTS = 256  # more vectors missing than this (about 10 s on an idle core) 
 CHECKPOINT_SECONDS = 60.0  # background work is saved at least this far apart (and at 20× the last save's time)
 STOP_SECONDS = 30.0  # at exit, how long the background thread may take to finish its batch and save
 READ_ROWS = 4096  # rows read at a time from a store file: a large one never exists twice in memory
+NEAR = 3  # a passage's best questions whose mean cosine is a retriever of its own
 NEIGHBOURS = 5  # nearest examples (passage questions or out-of-scope ones) whose kinds are counted
 STORE_NAME = "vectors.npz"  # the shipped knowledge's vectors, beside its files
 _KEY_BYTES = 16
@@ -340,27 +342,57 @@ class DenseIndex:
         rows = store.rows(plan.keys)
         questions, outside = plan.questions, plan.questions + plan.outside
         self._question_rows, self._outside_rows, self._answer_rows = rows[:questions], rows[questions:outside], rows[outside:]
-        self._question_owner, self._outside_topic = plan.question_owner, plan.outside_topic
+        self._question_starts = np.flatnonzero(np.diff(plan.question_owner, prepend=-1))  # each passage has a question
+        self._outside_topic = plan.outside_topic
         self.passage_count = plan.passage_count
 
-    def signals(self, question: str) -> tuple[np.ndarray, np.ndarray, float, int | None, float]:
-        """Per passage the best cosine to its questions and the cosine to its answer; the best
-        cosine to an out-of-scope example and that example's topic number; the share of passage
-        questions among the question's ``NEIGHBOURS`` nearest examples of either kind."""
+    def signals(self, question: str) -> DenseSignals:
+        """What the encoder says of one question (``DenseSignals``)."""
         vector = self.encoder.question(question)
         cosines = self.store.matrix @ vector
         inside = cosines[self._question_rows]
-        best = np.full(self.passage_count, -1.0, dtype=np.float32)
-        np.maximum.at(best, self._question_owner, inside)
-        answers = cosines[self._answer_rows]
+        best, near = best_per_passage(inside, self._question_starts)
+        retrievers = {"dense_questions": best, "dense_near": near, "dense_answer": cosines[self._answer_rows]}
         if not len(self._outside_rows):
-            return best, answers, 0.0, None, 1.0
+            return DenseSignals(retrievers, 0.0, None, 1.0)
         outside = cosines[self._outside_rows]
         nearest = int(np.argmax(outside))
         k = min(NEIGHBOURS, len(inside))
         threshold = np.partition(np.concatenate([inside, outside]), -k)[-k]
         share = float((inside >= threshold).sum() / max(k, (inside >= threshold).sum() + (outside >= threshold).sum()))
-        return best, answers, float(outside[nearest]), int(self._outside_topic[nearest]), share
+        return DenseSignals(retrievers, float(outside[nearest]), int(self._outside_topic[nearest]), share)
+
+
+@dataclass(frozen=True)
+class DenseSignals:
+    """Per passage the best cosine of the question to the passage's questions, the mean of its
+    ``NEAR`` best (a passage many of whose questions are near is likelier than one with a single
+    lucky match), and the cosine to its answer; the best cosine to an out-of-scope example and
+    that example's topic number; the share of passage questions among the question's
+    ``NEIGHBOURS`` nearest examples of either kind."""
+
+    retrievers: dict[str, np.ndarray]
+    outside: float
+    outside_topic: int | None
+    neighbours: float
+
+
+def best_per_passage(cosines: np.ndarray, starts: np.ndarray, count: int = NEAR) -> tuple[np.ndarray, np.ndarray]:
+    """Per passage (its questions' rows begin at ``starts``, in order) the best cosine and the
+    mean of its ``count`` best (of all it has, when fewer); linear in the number of questions."""
+    remaining = np.array(cosines, dtype=np.float32)
+    sizes = np.diff(np.append(starts, len(remaining)))
+    total = np.zeros(len(starts), dtype=np.float32)
+    taken = np.zeros(len(starts), dtype=np.float32)
+    best = None
+    for _ in range(count):
+        top = np.maximum.reduceat(remaining, starts)
+        best = top if best is None else best
+        present = top > -np.inf
+        total += np.where(present, top, 0.0)
+        taken += present
+        remaining[remaining == np.repeat(top, sizes)] = -np.inf  # ties leave together
+    return best, total / np.maximum(taken, 1.0)
 
 
 class Vectors:

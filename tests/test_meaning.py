@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bot import semantic
-from bot.decision import Calibration, Outcome, decide
+from bot.decision import RETRIEVERS, Calibration, Outcome, decide
 from bot.faq import FAQ
 from bot.knowledge import KnowledgeError, load_knowledge, read_unanswerable
 from bot.reply import compose, to_json
@@ -243,6 +243,19 @@ def test_the_decision_clarifies_in_the_band_between_refusing_and_answering(faq):
 def test_traditional_and_english_questions_reach_the_same_article(faq, question, same_as):
     answer, reference = faq.ask(question), faq.ask(same_as)
     assert answer.answered and answer.hits[0].passage.source == reference.hits[0].passage.source
+
+
+def test_a_passage_is_scored_by_its_best_question_and_by_the_mean_of_its_few_best():
+    cosines = np.array([0.9, 0.5, 0.7, 0.3, 0.8, 0.1, 0.2, 0.6], dtype=np.float32)
+    best, near = semantic.best_per_passage(cosines, np.array([0, 3, 4]), count=3)  # 3, 1 and 4 questions
+    assert np.allclose(best, [0.9, 0.3, 0.8]) and np.allclose(near, [0.7, 0.3, (0.8 + 0.6 + 0.2) / 3])
+
+
+def test_every_retriever_of_the_fusion_scores_every_passage(faq):
+    signals = faq.signals("借呗分期还完了为什么没有额度")
+    assert set(signals.retrievers) == set(RETRIEVERS)
+    assert all(len(scores) == len(faq.index.passages) for scores in signals.retrievers.values())
+    assert np.all(signals.retrievers["dense_near"] <= signals.retrievers["dense_questions"] + 1e-6)
 
 
 def test_the_encoder_reads_a_question_as_the_knowledge_spells_it(faq, monkeypatch):

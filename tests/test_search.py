@@ -124,7 +124,6 @@ def test_topics_the_articles_do_not_cover_are_refused_even_in_their_words(faq, q
     assert not faq.ask(question).answered
 
 
-@KNOWN_MISS
 def test_closed_by_the_platform_is_answered(faq):
     assert faq.ask("我没用借呗就把我关闭了").answered
 
