@@ -98,21 +98,31 @@ class Signals:
         return "dense_questions" in self.retrievers
 
 
-def scope_features(signals: Signals, best: int, coverage: float, sibling: bool) -> dict[str, float]:
+def scope_features(signals: Signals, best: int, coverage: float, sibling: bool, information: float) -> dict[str, float]:
     """The scope model's inputs for the best passage: what it holds of the question against what
     the nearest out-of-scope example holds, by words and (when there is an encoder) by meaning;
-    whether the question is about a sibling product the passage does not speak of."""
+    whether the question is about a sibling product the passage does not speak of. On words
+    alone, how strongly BM25 singles the passage out and how much the question says stand in for
+    meaning (with them the lexical model refuses a third fewer answerable questions)."""
     features = {"coverage": coverage, "coverage_margin": coverage - signals.outside_coverage,
                 "sibling": float(sibling)}
     if signals.dense:
         near = float(signals.retrievers["dense_questions"][best])
-        features |= {
+        return features | {
             "dense": near,
             "dense_margin": near - (signals.outside_dense or 0.0),
             "dense_answer": float(signals.retrievers["dense_answer"][best]),
             "neighbours": signals.neighbours if signals.neighbours is not None else 1.0,
         }
-    return features
+    bm25 = np.asarray(signals.retrievers["bm25"], dtype=np.float64)
+    runner_up = float(np.partition(bm25, -2)[-2]) if len(bm25) > 1 else 0.0
+    return features | {
+        "bm25": math.log1p(bm25[best]),
+        "bm25_standardised": float(standardised(bm25)[best]),
+        "bm25_gap": math.log1p(bm25[best]) - math.log1p(runner_up),
+        "information": math.log1p(information),
+        "length": math.log1p(len(signals.tokens)),
+    }
 
 
 def standardised(scores: np.ndarray) -> np.ndarray:

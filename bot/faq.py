@@ -123,7 +123,7 @@ class FAQ:
         information = self.index.information(set(signals.tokens))
         coverage = [self.index.coverage(signals.tokens, self.index.vocabulary(int(i)), information) for i in ranked]
         best = int(ranked[0])
-        features = scope_features(signals, best, coverage[0], self.index.names_a_sibling(signals.tokens, best))
+        features = scope_features(signals, best, coverage[0], self.index.names_a_sibling(signals.tokens, best), information)
         decision = decide(fused, ranked, features, self.calibration, signals.dense)
         hits = tuple(Hit(self.index.passages[i], s, c) for i, s, c in zip(decision.ranked, decision.scores, coverage))
         topic = self._topic(signals, features) if decision.outcome is Outcome.REFUSE else None
