@@ -183,7 +183,8 @@ def test_a_vote_marks_the_keyboard_and_a_second_vote_replaces_the_first_in_the_l
 
 def clarified(faq) -> str:
     """A question the core answers with a clarification."""
-    return next(q for q in ("借呗", "借呗额度", "借呗有问题", "额度") if faq.ask(q).clarify)
+    return next(q for q in ("借呗", "借呗额度", "借呗有问题", "额度", "借呗怎么了", "借呗额度怎么了", "借呗咋回事",
+                            "借呗升级", "借呗出问题了", "借呗不行了") if faq.ask(q).clarify)
 
 
 def test_a_clarification_offers_its_candidates_a_tap_answers_it_and_both_choices_are_logged(api, bot, faq):
