@@ -410,6 +410,7 @@ class Vectors:
         self.cache = cache
         self.index: DenseIndex | None = None
         self._ready = threading.Event()
+        self._over = threading.Event()  # ready, or the background embedding failed: no use waiting
         self._stop = threading.Event()
         self._plan = TextPlan(passages, topics, encoder.name)
         wanted = set(self._plan.keys)
@@ -432,8 +433,9 @@ class Vectors:
         return self._ready.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the dense index is ready (or ``timeout`` seconds); whether it is."""
-        return self._ready.wait(timeout)
+        """Block until the dense index is ready, the background embedding failed, or ``timeout``
+        seconds passed; whether it is ready."""
+        return self._over.wait(timeout) and self.ready
 
     def _finish(self, progress: Callable[[int, int], None] | None = None) -> None:
         self.index = DenseIndex(self._plan, self.encoder, self.store, progress)
@@ -441,6 +443,7 @@ class Vectors:
             self.store.save(self.cache)
             self.store.added = 0
         self._ready.set()
+        self._over.set()
 
 
 _running: "weakref.WeakKeyDictionary[threading.Thread, threading.Event]" = weakref.WeakKeyDictionary()
@@ -481,6 +484,9 @@ def _background(owner: "weakref.ref[Vectors]", encoder: Encoder, store: VectorSt
     except Exception as error:  # the encoder failing mid-way: words alone go on serving
         log.warning("sentence encoder: background embedding stopped (%s: %s); answering on words alone",
                     type(error).__name__, error)
+        vectors = owner()
+        if vectors is not None:
+            vectors._over.set()
 
 
 @atexit.register

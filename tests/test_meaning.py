@@ -8,7 +8,6 @@ import threading
 import time
 import unicodedata
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,6 +145,18 @@ def test_background_embedding_stopped_at_exit_keeps_its_work_and_the_next_start_
     assert resumed.ready and resumed.pending == total - len(first.encoded)
     assert sorted(first.encoded + second.encoded) == sorted(text for _, _, text in TextPlan(
         knowledge.passages, knowledge.topics, HashEncoder.name).work(VectorStore()))
+
+
+def test_an_encoder_failing_in_the_background_leaves_words_answering_and_nobody_waiting_forever(faq, caplog):
+    class Failing(HashEncoder):
+        def passages(self, texts):
+            raise OSError("the engine stopped")
+
+    knowledge = faq.knowledge
+    vectors = Vectors(knowledge.passages, knowledge.topics, Failing(), [], wait=False)
+    assert vectors.wait(600) is False and not vectors.ready
+    assert "background embedding stopped" in caplog.text
+    assert replace(faq, vectors=vectors).ask("借呗升级失败怎么办").answered
 
 
 def test_a_vector_store_damaged_midway_is_ignored_whole(tmp_path, caplog):
