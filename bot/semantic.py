@@ -19,6 +19,7 @@ import atexit
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -41,6 +42,7 @@ BACKGROUND_BATCH = 16  # texts per background call: the encoder's lock is never 
 SYNC_TEXTS = 256  # more vectors missing than this (about 10 s on an idle core) are embedded in the background
 CHECKPOINT_SECONDS = 60.0  # background work is saved at least this far apart (and at 20× the last save's time)
 STOP_SECONDS = 30.0  # at exit, how long the background thread may take to finish its batch and save
+BACKGROUND_NICE = 10  # the background thread yields the CPU to answering (Linux: per thread)
 READ_ROWS = 4096  # rows read at a time from a store file: a large one never exists twice in memory
 NEAR = 3  # a passage's best questions whose mean cosine is a retriever of its own
 NEIGHBOURS = 5  # nearest examples (passage questions or out-of-scope ones) whose kinds are counted
@@ -456,6 +458,11 @@ def _background(owner: "weakref.ref[Vectors]", encoder: Encoder, store: VectorSt
     reload replaced it)."""
     began = saved_at = time.monotonic()
     pause, done = CHECKPOINT_SECONDS, 0
+    if sys.platform.startswith("linux"):  # a thread is a task of its own there: only this one yields
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+        except OSError:
+            pass
 
     def save() -> None:
         nonlocal saved_at, pause
