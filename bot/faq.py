@@ -14,7 +14,7 @@ from .cache import cached_index, vector_cache_path
 from .config import shipped_knowledge
 from .decision import CALIBRATION_FILE, Calibration, Outcome, Signals, decide, fuse, scope_features, top
 from .knowledge import Knowledge, Topic, load_knowledge
-from .reply import Answer, Messages, compose, distinct
+from .reply import Answer, Messages, compose
 from .search import Hit, Index, Refusal, SearchResult
 from .text import question_text
 from .semantic import STORE_NAME, DenseIndex, Vectors, load_encoder
@@ -155,14 +155,3 @@ class FAQ:
             note = self.messages.long_question.format(limit=MAX_QUESTION_CHARS)
             answer = replace(answer, question=question, notes=(note, *answer.notes))
         return answer
-
-    def more(self, question: str, shown: int, count: int = 3) -> Answer:
-        """The next ``count`` passages after the ``shown`` first ones, for a "more results" button;
-        refused when nothing further matches or the question itself is refused."""
-        result = self.search(question[:MAX_QUESTION_CHARS], k=shown + count + SPARE_HITS)
-        if not result.answered:
-            return compose(result, self.messages)
-        hits = distinct(result.hits)
-        further = tuple(hits[shown:shown + count])
-        return Answer(question, bool(further), further, (), self.messages, result.hits[0].score,
-                      len(hits) > shown + count)

@@ -75,7 +75,6 @@ class Answer:
     notes: tuple[str, ...]
     messages: Messages
     best_score: float | None = None  # of the best passage found, shown or not (for the refusal log)
-    more_available: bool = False  # further passages match
     clarify: bool = False  # the hits are candidates: "您是想问：…"
     related: tuple[Passage, ...] = ()
     refusal: str | None = None
@@ -121,8 +120,8 @@ def compose(result: SearchResult, messages: Messages, max_results: int = 3, rela
         shown = hits[:max_results]
     else:
         shown = [best] + [hit for hit in hits[1:max_results] if math.exp(hit.score - best.score) >= related]
-    return Answer(result.question, True, tuple(shown), (), messages, best.score, len(hits) > len(shown),
-                  clarify, () if clarify else related_to(hits))
+    return Answer(result.question, True, tuple(shown), (), messages, best.score, clarify,
+                  () if clarify else related_to(hits))
 
 
 def compose_chosen(passage: Passage, result: SearchResult, messages: Messages) -> Answer:
@@ -131,7 +130,7 @@ def compose_chosen(passage: Passage, result: SearchResult, messages: Messages) -
     passage's own question (``faq.search(passage.question, k=8)``)."""
     own = next((hit for hit in result.hits if hit.passage.id == passage.id), Hit(passage, 0.0, 1.0))
     kept = distinct((own, *(hit for hit in result.hits if hit.passage.id != passage.id)))
-    return Answer(passage.question, True, (own,), (), messages, own.score, len(kept) > 1, False, related_to(kept))
+    return Answer(passage.question, True, (own,), (), messages, own.score, False, related_to(kept))
 
 
 def to_json(answer: Answer) -> dict:
