@@ -1,6 +1,7 @@
 """Search result → ``Answer`` (the best passage, related questions, clarification candidates or a
 helpful refusal, always the disclaimer) → ``View``, what a person is shown, whatever the screen;
-and its renderings: plain text for the console, JSON for scripts, HTML for Telegram.
+and its renderings: JSON for scripts, HTML for Telegram (the console renders the view itself,
+with its numbered options).
 
 Front ends render ``view(answer)``; they never pick passages or cut text themselves."""
 
@@ -260,28 +261,6 @@ def shorten(text: str, limit: int = SHORT_CHARS) -> str:
 
 
 # --- renderings ------------------------------------------------------------------------------
-
-def render_text(answer: Answer, full: bool = False) -> str:
-    """The answer as a person reads it in a terminal: the short answer (``full``: the whole
-    passage) and numbered related questions, numbered choices, or a refusal with examples."""
-    shown = view(answer)
-    m = answer.messages
-    if shown.kind is Kind.REFUSAL:
-        blocks = [*shown.notes, "\n".join(filter(None, [shown.reason, shown.hint])),
-                  m.examples_heading + "\n" + _numbered(shown.examples), m.official_channel]
-    elif shown.kind is Kind.CLARIFY:
-        blocks = [*shown.notes, m.clarify_heading + "\n" + _numbered(c.label for c in shown.choices)]
-    else:
-        body = shown.full if full else shown.short
-        blocks = [*shown.notes, f"【{shown.title}】\n{body}" + (f"\n—— 来源：{shown.source}" if shown.source else "")]
-        if shown.related:
-            blocks.append(m.related_heading + "\n" + _numbered(c.label for c in shown.related))
-    return "\n\n".join([*blocks, "⚠️ " + shown.disclaimer])
-
-
-def _numbered(lines: Iterable[str]) -> str:
-    return "\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=1))
-
 
 def render_html(answer: Answer, full: bool = False) -> str:
     """Telegram HTML, every text escaped: the short answer under its title (``full``: the whole

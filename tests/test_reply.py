@@ -4,19 +4,27 @@ import html
 import math
 import re
 
-from bot.reply import render_html, render_text, split_message, to_json
+from bot.console import Words, options_of, render
+from bot.reply import render_html, split_message, to_json, view
+
+
+def console_text(faq, answer) -> str:
+    """What the console prints for ``answer``."""
+    shown, words = view(answer), Words.load()
+    return render(shown, options_of(shown, words), faq, words)
 
 
 def test_answers_and_refusals_both_carry_the_disclaimer(faq):
     for question in ["借呗升级失败怎么办", "今天天气怎么样"]:
         answer = faq.ask(question)
-        assert faq.messages.disclaimer in render_text(answer)
+        assert view(answer).disclaimer == faq.messages.disclaimer
+        assert faq.messages.disclaimer_short in console_text(faq, answer)
         assert to_json(answer)["disclaimer"] == faq.messages.disclaimer
         assert faq.messages.disclaimer_short in html.unescape(render_html(answer))
 
 
 def test_a_refusal_suggests_questions_and_the_official_channel(faq):
-    text = render_text(faq.ask("今天天气怎么样"))
+    text = console_text(faq, faq.ask("今天天气怎么样"))
     assert all(example in text for example in faq.messages.examples)
     assert "95188" in text
 
@@ -92,7 +100,7 @@ def test_a_refusal_says_why_with_the_reply_its_topic_deserves(faq):
 # --- the answer view (what a person is shown, on any screen) ---------------------------------
 
 from bot.knowledge import load_knowledge, split_article  # noqa: E402
-from bot.reply import Kind, compose, compose_chosen, shorten, view  # noqa: E402
+from bot.reply import Kind, compose, compose_chosen, shorten  # noqa: E402
 from bot.search import Hit, Refusal, SearchResult  # noqa: E402
 
 
@@ -101,7 +109,7 @@ def test_an_answer_is_titled_by_its_own_heading_and_sourced_by_its_articles_titl
     best = faq.ask("借呗升级失败怎么办").hits[0].passage
     assert shown.kind is Kind.ANSWER and shown.title == best.headings[-1] and "›" not in shown.title
     assert shown.source == best.headings[0] and not shown.source.endswith(".txt")
-    assert best.source not in render_text(faq.ask("借呗升级失败怎么办"))
+    assert best.source not in console_text(faq, faq.ask("借呗升级失败怎么办"))
     assert best.source not in render_html(faq.ask("借呗升级失败怎么办"))
 
 
@@ -110,7 +118,7 @@ def test_a_qa_entry_has_no_article_title_and_never_shows_its_file_name(tmp_path,
     passage = load_knowledge(tmp_path).passages[0]
     answer = compose(SearchResult("借呗怎么升级", ("升级",), (Hit(passage, 1.0, 1.0),), None), faq.messages)
     assert view(answer).source == "" and view(answer).title == "借呗怎么升级"
-    assert "faq.csv" not in render_text(answer) + render_html(answer)
+    assert "faq.csv" not in console_text(faq, answer) + render_html(answer)
 
 
 def test_a_short_passage_is_shown_whole_and_has_nothing_more():
