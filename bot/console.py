@@ -13,40 +13,19 @@ import json
 import os
 import sys
 import time
-import tomllib
 import unicodedata
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable, TextIO
 
 from .faq import FAQ
 from .feedback import QuestionLog, log_dir
-from .reply import Answer, Kind, View, compose_chosen, to_json, view
-from .text import RESOURCES, question_text
+from .reply import Answer, Kind, Messages, View, compose_chosen, to_json, view
+from .text import question_text
 
 CONSOLE_USER = "console"  # the console's one user, pseudonymised in the log like a Telegram chat
 QUIT = ("/quit", "/exit", "/q")
 EXPAND = ("0", "展开", "展开全文")
 RELATED_SEARCH = 8  # passages searched for the related questions of a chosen passage
-
-
-@dataclass(frozen=True)
-class Words:
-    """The console's own words, from ``resources/console.toml``."""
-
-    usage: str
-    expand_hint: str
-    none_of_these: str
-    none_noted: str
-    no_such_choice: str
-    unknown_command: str
-    nothing_to_expand: str
-    knows: str
-    source_line: str
-
-    @classmethod
-    def load(cls, path: Path = RESOURCES / "console.toml") -> "Words":
-        return cls(**tomllib.loads(path.read_text(encoding="utf-8")))
 
 
 @dataclass(frozen=True)
@@ -109,24 +88,22 @@ class Turn:
     events: tuple[Event, ...] = ()
 
 
-def options_of(shown: View, words: Words) -> tuple[Option, ...]:
+def options_of(shown: View, m: Messages) -> tuple[Option, ...]:
     if shown.kind is Kind.ANSWER:
         return tuple(Option(c.label, passage=c.id) for c in shown.related)
     if shown.kind is Kind.CLARIFY:
-        return (*(Option(c.label, passage=c.id) for c in shown.choices), Option(words.none_of_these))
+        return (*(Option(c.label, passage=c.id) for c in shown.choices), Option(m.console_none_of_these))
     return tuple(Option(example, question=example) for example in shown.examples)
 
 
-def render(shown: View, options: tuple[Option, ...], faq: FAQ, words: Words, style: Style = Style(),
-           full: bool = False) -> str:
+def render(shown: View, options: tuple[Option, ...], m: Messages, style: Style = Style(), full: bool = False) -> str:
     """A view as text: the answer (``full``: the whole passage) or the refusal, the numbered
     options under their heading, the short disclaimer."""
-    m = faq.messages
     blocks = list(shown.notes)
     if shown.kind is Kind.ANSWER:
         lines = [style.title(f"【{shown.title}】"), shown.full if full else shown.short]
         if shown.more and not full:
-            lines.append(style.quiet(words.expand_hint))
+            lines.append(style.quiet(m.console_expand_hint))
         if shown.source:
             lines.append(style.quiet(f"—— 来源：{shown.source}"))
         blocks.append("\n".join(lines))
@@ -144,16 +121,17 @@ def render(shown: View, options: tuple[Option, ...], faq: FAQ, words: Words, sty
     return "\n\n".join([*blocks, style.quiet("⚠️ " + shown.disclaimer_short)])
 
 
-def about(faq: FAQ, words: Words) -> str:
+def about(faq: FAQ) -> str:
     """What the bot knows: each article (or Q&A file) with its number of passages, and examples."""
     counts: dict[str, int] = {}
     for passage in faq.knowledge.passages:
         title = passage.article or passage.source
         counts[title] = counts.get(title, 0) + 1
-    lines = [words.knows.format(sources=len(counts), passages=len(faq.knowledge.passages))]
-    lines += [words.source_line.format(title=title, passages=n) for title, n in counts.items()]
-    examples = faq.messages.examples_heading + "\n" + "\n".join(f"· {e}" for e in faq.messages.examples)
-    return "\n".join(lines) + "\n\n" + examples + "\n\n⚠️ " + faq.messages.disclaimer
+    m = faq.messages
+    lines = [m.console_knows.format(sources=len(counts), passages=len(faq.knowledge.passages))]
+    lines += [m.console_source_line.format(title=title, passages=n) for title, n in counts.items()]
+    examples = m.examples_heading + "\n" + "\n".join(f"· {e}" for e in m.examples)
+    return "\n".join(lines) + "\n\n" + examples + "\n\n⚠️ " + m.disclaimer
 
 
 def answer_to(faq: FAQ, question: str, top_k: int) -> Answer:
@@ -167,40 +145,41 @@ def chosen(faq: FAQ, passage_id: str) -> Answer:
     return compose_chosen(passage, faq.search(passage.question, k=RELATED_SEARCH), faq.messages)
 
 
-def respond(faq: FAQ, line: str, last: Shown | None, top_k: int, words: Words, style: Style = Style()) -> Turn:
+def respond(faq: FAQ, line: str, last: Shown | None, top_k: int, style: Style = Style()) -> Turn:
     """What one typed line shows: a number picks from ``last``'s options, 0 / 展开 shows the
     current answer whole, anything else is a question. Refusals, "都不是" and a clarification's
     pick are logged (see ``Event``) with the kinds Telegram uses."""
+    m = faq.messages
     typed = unicodedata.normalize("NFKC", line).strip()
     if typed in EXPAND:
         if last is None or last.view.kind is not Kind.ANSWER:
-            return Turn(words.nothing_to_expand, last)
-        return Turn(render(last.view, last.options, faq, words, style, full=True), last)
+            return Turn(m.console_nothing_to_expand, last)
+        return Turn(render(last.view, last.options, m, style, full=True), last)
     if typed.isdecimal() and typed.isascii() and last is not None and last.options:
         number = int(typed)
         if not 1 <= number <= len(last.options):
-            return Turn(words.no_such_choice.format(number=number, choices=f"1–{len(last.options)}"), last)
-        return _pick(faq, last, last.options[number - 1], top_k, words, style)
-    return _show(faq, answer_to(faq, line.strip(), top_k), words, style)
+            return Turn(m.console_no_such_choice.format(number=number, choices=f"1–{len(last.options)}"), last)
+        return _pick(faq, last, last.options[number - 1], top_k, style)
+    return _show(faq, answer_to(faq, line.strip(), top_k), style)
 
 
-def _show(faq: FAQ, answer: Answer, words: Words, style: Style, events: tuple[Event, ...] = ()) -> Turn:
+def _show(faq: FAQ, answer: Answer, style: Style, events: tuple[Event, ...] = ()) -> Turn:
     shown = view(answer)
-    options = options_of(shown, words)
+    options = options_of(shown, faq.messages)
     if shown.kind is Kind.REFUSAL and answer.question.strip():
         events += (Event("refused", answer.question, answer.best_score),)
-    return Turn(render(shown, options, faq, words, style), Shown(shown, options), events)
+    return Turn(render(shown, options, faq.messages, style), Shown(shown, options), events)
 
 
-def _pick(faq: FAQ, last: Shown, option: Option, top_k: int, words: Words, style: Style) -> Turn:
+def _pick(faq: FAQ, last: Shown, option: Option, top_k: int, style: Style) -> Turn:
     clarify = last.view.kind is Kind.CLARIFY
     candidates = tuple(o.passage for o in last.options if o.passage)
     if option.question:
-        return _show(faq, answer_to(faq, option.question, top_k), words, style)
+        return _show(faq, answer_to(faq, option.question, top_k), style)
     if not option.passage:  # "都不是": the question goes to the maintainer, unanswered
-        return Turn(words.none_noted, None, (Event("none_of_these", last.view.question, None, candidates),))
+        return Turn(faq.messages.console_none_noted, None, (Event("none_of_these", last.view.question, None, candidates),))
     pick = (Event("clarify_pick", last.view.question, None, (option.passage,)),) if clarify else ()
-    return _show(faq, chosen(faq, option.passage), words, style, pick)
+    return _show(faq, chosen(faq, option.passage), style, pick)
 
 
 def build_progress(stream: TextIO = sys.stderr, after: float = 1.0) -> Callable[[int, int], None] | None:
@@ -264,9 +243,9 @@ def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO 
     answer being computed) and prompts again, as a shell does."""
     if stdin.isatty():
         _enable_line_editing()
-    words, style, log = Words.load(), Style.of(stdout), _open_log(stderr)
+    style, log = Style.of(stdout), _open_log(stderr)
     m = faq.messages
-    print(m.console_greeting.format(passages=len(faq.knowledge.passages)) + m.console_help + "\n" + words.usage,
+    print(m.console_greeting.format(passages=len(faq.knowledge.passages)) + m.console_help + "\n" + m.console_usage,
           file=stdout)
     last: Shown | None = None
     while True:
@@ -282,16 +261,16 @@ def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO 
         if command in QUIT:
             break
         if command in ("/help", "/?", "/about"):
-            head = m.console_help + "\n" + words.usage + "\n\n" if command != "/about" else ""
-            print(head + about(faq, words) + "\n", file=stdout)
+            head = m.console_help + "\n" + m.console_usage + "\n\n" if command != "/about" else ""
+            print(head + about(faq) + "\n", file=stdout)
             continue
         if command.startswith("/"):
-            print(words.unknown_command + "\n", file=stdout)
+            print(m.console_unknown_command + "\n", file=stdout)
             continue
         if not command:
             continue
         try:
-            turn = respond(faq, line, last, top_k, words, style)
+            turn = respond(faq, line, last, top_k, style)
         except KeyboardInterrupt:
             print(file=stdout)
             continue
@@ -321,8 +300,8 @@ def ask_once(faq: FAQ, question: str, top_k: int, as_json: bool, full: bool = Fa
     if as_json:
         text = json.dumps(to_json(answer), ensure_ascii=False)
     else:
-        words, shown = Words.load(), view(answer)
-        text = render(shown, options_of(shown, words), faq, words, Style.of(stdout), full)
+        shown = view(answer)
+        text = render(shown, options_of(shown, faq.messages), faq.messages, Style.of(stdout), full)
     print(text, file=stdout)
     return 0
 

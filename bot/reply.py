@@ -44,8 +44,17 @@ class Messages:
     related_heading: str
     console_greeting: str
     console_help: str
+    console_usage: str
     console_prompt: str
     console_goodbye: str
+    console_expand_hint: str
+    console_none_of_these: str
+    console_none_noted: str
+    console_no_such_choice: str
+    console_unknown_command: str
+    console_nothing_to_expand: str
+    console_knows: str
+    console_source_line: str
     examples: tuple[str, ...]
     refusal_notes: dict[str, str]
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.console import Shown, Style, Words, about, interactive, options_of, render, respond
+from bot.console import Shown, Style, about, interactive, options_of, render, respond
 from bot.feedback import read_log
 from bot.reply import Kind, compose, view
 from conftest import ROOT, run_faqbot
@@ -81,62 +81,63 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.fixture(scope="module")
-def words() -> Words:
-    return Words.load()
+@pytest.fixture
+def m(faq):
+    """The bot's words, the console's among them (``resources/messages.toml``)."""
+    return faq.messages
 
 
-def test_typing_a_related_questions_number_opens_that_passage_with_its_own_related_questions(faq, words):
-    first = respond(faq, "借呗升级失败怎么办", None, 3, words)
+def test_typing_a_related_questions_number_opens_that_passage_with_its_own_related_questions(faq):
+    first = respond(faq, "借呗升级失败怎么办", None, 3)
     assert first.shown.view.kind is Kind.ANSWER and len(first.shown.options) >= 2
     second = first.shown.options[1]
     assert f" 2. {second.label}" in first.text
-    opened = respond(faq, "２", first.shown, 3, words)  # a full-width digit is a digit too
+    opened = respond(faq, "２", first.shown, 3)  # a full-width digit is a digit too
     assert opened.shown.view.passage == second.passage and f"【{second.label}】" in opened.text
     assert opened.shown.options and second.passage not in {o.passage for o in opened.shown.options}
 
 
-def test_zero_or_zhankai_shows_the_current_answer_whole(faq, words):
-    first = respond(faq, "借呗升级失败怎么办", None, 3, words)
-    assert first.shown.view.more and words.expand_hint in first.text
+def test_zero_or_zhankai_shows_the_current_answer_whole(faq, m):
+    first = respond(faq, "借呗升级失败怎么办", None, 3)
+    assert first.shown.view.more and m.console_expand_hint in first.text
     for typed in ("0", "展开"):
-        whole = respond(faq, typed, first.shown, 3, words)
-        assert first.shown.view.full in whole.text and words.expand_hint not in whole.text
+        whole = respond(faq, typed, first.shown, 3)
+        assert first.shown.view.full in whole.text and m.console_expand_hint not in whole.text
         assert whole.shown == first.shown  # the numbers still refer to the same related questions
-    assert respond(faq, "展开", None, 3, words).text == words.nothing_to_expand
+    assert respond(faq, "展开", None, 3).text == m.console_nothing_to_expand
 
 
-def test_a_number_that_is_not_offered_says_which_are_and_keeps_the_choices(faq, words):
-    first = respond(faq, "借呗升级失败怎么办", None, 3, words)
-    wrong = respond(faq, "9", first.shown, 3, words)
+def test_a_number_that_is_not_offered_says_which_are_and_keeps_the_choices(faq):
+    first = respond(faq, "借呗升级失败怎么办", None, 3)
+    wrong = respond(faq, "9", first.shown, 3)
     assert wrong.shown == first.shown and "9" in wrong.text and f"1–{len(first.shown.options)}" in wrong.text
 
 
-def _clarification(faq, words, question: str = "借呗升级失败") -> Shown:
+def _clarification(faq, question: str = "借呗升级失败") -> Shown:
     result = faq.search(question, k=8)
     shown = view(compose(replace(result, clarify=True), faq.messages))
     assert shown.kind is Kind.CLARIFY
-    return Shown(shown, options_of(shown, words))
+    return Shown(shown, options_of(shown, faq.messages))
 
 
-def test_a_clarification_numbers_its_candidates_and_none_of_these_last(faq, words):
-    shown = _clarification(faq, words)
-    text = render(shown.view, shown.options, faq, words)
+def test_a_clarification_numbers_its_candidates_and_none_of_these_last(faq, m):
+    shown = _clarification(faq)
+    text = render(shown.view, shown.options, m)
     assert faq.messages.clarify_heading in text
-    assert text.index(shown.options[0].label) < text.index(f"{len(shown.options):>2}. {words.none_of_these}")
-    pick = respond(faq, "1", shown, 3, words)
+    assert text.index(shown.options[0].label) < text.index(f"{len(shown.options):>2}. {m.console_none_of_these}")
+    pick = respond(faq, "1", shown, 3)
     assert pick.shown.view.passage == shown.options[0].passage
     assert [(e.kind, e.shown) for e in pick.events] == [("clarify_pick", (shown.options[0].passage,))]
-    none = respond(faq, str(len(shown.options)), shown, 3, words)
-    assert none.text == words.none_noted and none.shown is None
+    none = respond(faq, str(len(shown.options)), shown, 3)
+    assert none.text == m.console_none_noted and none.shown is None
     assert [(e.kind, e.question) for e in none.events] == [("none_of_these", shown.view.question)]
     assert set(none.events[0].shown) == {o.passage for o in shown.options if o.passage}
 
 
-def test_a_refusal_offers_numbered_examples_that_a_number_asks(faq, words):
-    refused = respond(faq, "今天天气怎么样", None, 3, words)
+def test_a_refusal_offers_numbered_examples_that_a_number_asks(faq):
+    refused = respond(faq, "今天天气怎么样", None, 3)
     assert refused.shown.view.kind is Kind.REFUSAL and [e.kind for e in refused.events] == ["refused"]
-    asked = respond(faq, "1", refused.shown, 3, words)
+    asked = respond(faq, "1", refused.shown, 3)
     assert asked.shown.view.kind is not Kind.REFUSAL and not asked.events
 
 
@@ -147,7 +148,7 @@ def test_console_refusals_reach_the_maintainers_log_pseudonymised_and_private(fa
     log = tmp_path / "logs" / "unanswered.jsonl"
     entries = read_log(log)
     assert [(e["kind"], e["question"]) for e in entries] == [("refused", "今天天气怎么样")]  # a mistyped command is not a question
-    assert Words.load().unknown_command in screen.getvalue()
+    assert faq.messages.console_unknown_command in screen.getvalue()
     assert entries[0]["chat"] != "console" and len(entries[0]["chat"]) == 16
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     report = run_faqbot("report", env={"FAQBOT_LOG_DIR": str(tmp_path / "logs")})
@@ -162,20 +163,20 @@ def test_an_unusable_log_folder_is_said_once_and_the_console_still_answers(faq, 
     assert errors.getvalue().count("not logged") == 1 and "来源：" in screen.getvalue()
 
 
-def test_about_lists_the_articles_and_example_questions(faq, words):
-    text = about(faq, words)
+def test_about_lists_the_articles_and_example_questions(faq):
+    text = about(faq)
     titles = {p.article for p in faq.knowledge.passages}
     assert all(title in text for title in titles) and faq.messages.examples[0] in text
     assert ".txt" not in text
 
 
-def test_colours_on_a_terminal_only_and_never_with_no_color(faq, words, monkeypatch):
-    shown = respond(faq, "借呗升级失败怎么办", None, 3, words).shown
+def test_colours_on_a_terminal_only_and_never_with_no_color(faq, m, monkeypatch):
+    shown = respond(faq, "借呗升级失败怎么办", None, 3).shown
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert "\x1b[" in render(shown.view, shown.options, faq, words, Style.of(Terminal()))
-    assert "\x1b[" not in render(shown.view, shown.options, faq, words, Style.of(io.StringIO()))
+    assert "\x1b[" in render(shown.view, shown.options, m, Style.of(Terminal()))
+    assert "\x1b[" not in render(shown.view, shown.options, m, Style.of(io.StringIO()))
     monkeypatch.setenv("NO_COLOR", "1")
-    assert "\x1b[" not in render(shown.view, shown.options, faq, words, Style.of(Terminal()))
+    assert "\x1b[" not in render(shown.view, shown.options, m, Style.of(Terminal()))
 
 
 def test_a_real_terminal_session_ctrl_c_clears_the_line_numbers_open_and_about_lists():

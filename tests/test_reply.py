@@ -4,14 +4,14 @@ import html
 import math
 import re
 
-from bot.console import Words, options_of, render
+from bot.console import options_of, render
 from bot.reply import render_html, split_message, to_json, view
 
 
 def console_text(faq, answer) -> str:
     """What the console prints for ``answer``."""
-    shown, words = view(answer), Words.load()
-    return render(shown, options_of(shown, words), faq, words)
+    shown = view(answer)
+    return render(shown, options_of(shown, faq.messages), faq.messages)
 
 
 def test_answers_and_refusals_both_carry_the_disclaimer(faq):
