@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 PIPE_CLOSED = 128 + 13  # what a shell reports for a command ended by SIGPIPE
+# Commands that measure or write what meaning gives (``report`` loads the knowledge only for
+# --suggest): every vector is embedded before they start, never words alone in the meantime.
+MEASURES = ("eval", "calibrate", "report", "embed")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -111,7 +114,8 @@ def _run(args: argparse.Namespace) -> int:
     from .faq import FAQ
 
     try:
-        faq = FAQ.load(settings.knowledge, skip_bad=settings.skip_bad, progress=console.build_progress())
+        faq = FAQ.load(settings.knowledge, skip_bad=settings.skip_bad, progress=console.build_progress(),
+                       wait_for_vectors=True if command in MEASURES else None)
     except KnowledgeError as error:
         print(f"faqbot: error: {error}", file=sys.stderr)
         return 1
@@ -230,8 +234,6 @@ def _report(args: argparse.Namespace, faq) -> int:
             groups = group_entries(unanswered(entries), Tokenizer())
             print(render_report(groups, args.top))
         else:
-            if faq.vectors is not None:
-                faq.vectors.wait()  # meaning needs every vector, not words alone while they are embedded
             result = suggest(faq, entries, args.top)
             groups = [s.group for s in result.suggestions]
             print(render_suggestions(result))

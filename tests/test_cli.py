@@ -167,3 +167,26 @@ def test_eval_outside_the_repository_says_where_it_looked_for_its_default_sets(t
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert str(tmp_path.parent / "shared" / "eval" / "dev.jsonl") in result.stderr
     assert str(tmp_path / "tests" / "data" / "real_labels.jsonl") in result.stderr
+
+
+@pytest.mark.parametrize("args, waits", [
+    (["eval", "questions.jsonl"], True), (["calibrate"], True), (["report", "--suggest"], True), (["embed"], True),
+    (["ask", "借呗升级失败怎么办"], None), ([], None),
+])
+def test_commands_that_measure_meaning_wait_for_every_vector_and_answering_ones_do_not(args, waits, monkeypatch, capsys):
+    """On a new large knowledge, eval, calibrate and report --suggest never score words alone
+    while vectors are embedded in the background; the console and ask start at once."""
+    from bot import cli, console
+    from bot.faq import FAQ
+    from bot.knowledge import KnowledgeError
+
+    asked = []
+
+    def load(cls, folder, **options):
+        asked.append(options.get("wait_for_vectors"))
+        raise KnowledgeError(folder, "stopped here: the test only reads how the knowledge is loaded")
+
+    monkeypatch.setattr(FAQ, "load", classmethod(load))
+    monkeypatch.setattr(console, "build_progress", lambda: None)  # no terminal here
+    assert cli._run(cli._parser().parse_args(args)) == 1
+    assert asked == [waits] and "stopped here" in capsys.readouterr().err
