@@ -184,3 +184,41 @@ def test_the_report_compares_each_entry_with_few_groups_not_all(monkeypatch):
     every_group_before = groups * (groups - 1) // 2  # what each new group cost the old report, at least
     assert groups > 5_000 and len(compared) < every_group_before / 20
     assert len(compared) <= feedback.MAX_COMPARED * len(entries)
+
+
+def test_a_changed_vote_counts_once_the_latest_of_each_voter_on_each_answer(tmp_path):
+    path = tmp_path / LOG_FILE
+    log = QuestionLog(path, Pseudonymizer(b"s"))
+    votes = [("downvote", 1, 10, 100), ("upvote", 1, 10, 100),  # changed its mind: 👍 counts, in its place
+             ("downvote", 1, 11, 100),  # another member of the group, on the same answer
+             ("downvote", 1, 10, 101),  # the same voter, on another answer
+             ("downvote", 2, 10, 100)]  # another chat, whose message 100 is another answer
+    for kind, chat, voter, answer in votes:
+        log.record(kind, chat, "借呗额度没了", 1.0, ["003#abc"], voter=voter, answer=answer)
+    log.record("refused", 1, "借呗怎么注销", None, [])
+    log.record("downvote", 1, "借呗额度没了", 1.0, ["003#abc"], voter=11, answer=100)  # the same 👎 pressed again
+    entries = read_log(path, files=1)
+    person = Pseudonymizer(b"s")
+    assert [(e["kind"], e["chat"], e["voter"], e["answer"]) for e in entries if e["kind"] != "refused"] == [
+        ("upvote", person(1), person(10), 100), ("downvote", person(1), person(10), 101),
+        ("downvote", person(2), person(10), 100), ("downvote", person(1), person(11), 100)]
+    assert [e["kind"] for e in entries].count("refused") == 1
+    assert len(feedback.unanswered(entries)) == 4  # three 👎 that stand and the refusal
+
+
+def test_votes_of_an_older_bot_without_voter_or_answer_each_count():
+    old = [{"kind": "downvote", "chat": "a", "question": "借呗额度没了"}] * 2
+    refused = {"kind": "refused", "chat": "a", "question": "借呗怎么注销"}
+    assert feedback.latest_votes([*old, refused]) == [*old, refused]
+
+
+def test_the_log_takes_every_kind_the_bot_writes_and_refuses_any_other(tmp_path):
+    path = tmp_path / LOG_FILE
+    log = QuestionLog(path, Pseudonymizer(b"s"))
+    for kind in ("refuse", "Downvote", "", "thumbs_up"):
+        with pytest.raises(ValueError, match="unknown log kind"):
+            log.record(kind, 1, "借呗怎么注销", None, [])
+    assert not path.exists()  # nothing half-written
+    for n, kind in enumerate(feedback.KINDS):
+        log.record(kind, 1, "借呗怎么注销", None, [], voter=1, answer=n)
+    assert [e["kind"] for e in read_log(path, files=1)] == list(feedback.KINDS)
