@@ -74,7 +74,7 @@ def _real_questions() -> list[str]:
 
 
 @pytest.mark.skipif(not (SHARED / "data" / "atec").exists(), reason="shared real-user data absent")
-@pytest.mark.parametrize("mode, sample", [("--lexical", 20_000), ("--top-k=3", 1500)])
+@pytest.mark.parametrize("mode, sample", [("--lexical", 20_000), ("--top-k=3", 500)])
 def test_real_user_questions_go_through_batch_mode_in_one_process(mode, sample):
     """A fixed sample of the 127,000 real questions on words alone, a smaller one with the encoder
     (all of them would take minutes of a busy 2-core CI machine; benchmarks/ reads them all)."""
