@@ -17,9 +17,10 @@ import unicodedata
 from dataclasses import dataclass, replace
 from typing import Callable, TextIO
 
+from .decision import Outcome
 from .faq import FAQ
 from .feedback import QuestionLog, log_dir
-from .reply import Answer, Kind, Messages, View, compose_chosen, to_json, view
+from .reply import Answer, Messages, View, compose_chosen, to_json, view
 from .text import question_text
 
 CONSOLE_USER = "console"  # the console's one user, pseudonymised in the log like a Telegram chat
@@ -89,9 +90,9 @@ class Turn:
 
 
 def options_of(shown: View, m: Messages) -> tuple[Option, ...]:
-    if shown.kind is Kind.ANSWER:
+    if shown.kind is Outcome.ANSWER:
         return tuple(Option(c.label, passage=c.id) for c in shown.related)
-    if shown.kind is Kind.CLARIFY:
+    if shown.kind is Outcome.CLARIFY:
         return (*(Option(c.label, passage=c.id) for c in shown.choices), Option(m.console_none_of_these))
     return tuple(Option(example, question=example) for example in shown.examples)
 
@@ -100,7 +101,7 @@ def render(shown: View, options: tuple[Option, ...], m: Messages, style: Style =
     """A view as text: the answer (``full``: the whole passage) or the refusal, the numbered
     options under their heading, the short disclaimer."""
     blocks = list(shown.notes)
-    if shown.kind is Kind.ANSWER:
+    if shown.kind is Outcome.ANSWER:
         lines = [style.title(f"【{shown.title}】"), shown.full if full else shown.short]
         if shown.more and not full:
             lines.append(style.quiet(m.console_expand_hint))
@@ -108,7 +109,7 @@ def render(shown: View, options: tuple[Option, ...], m: Messages, style: Style =
             lines.append(style.quiet(f"—— 来源：{shown.source}"))
         blocks.append("\n".join(lines))
         heading = m.related_heading
-    elif shown.kind is Kind.CLARIFY:
+    elif shown.kind is Outcome.CLARIFY:
         heading = m.clarify_heading
     else:
         blocks.append("\n".join(filter(None, [shown.reason, shown.hint])))
@@ -116,7 +117,7 @@ def render(shown: View, options: tuple[Option, ...], m: Messages, style: Style =
     if options:
         blocks.append(heading + "\n" + "\n".join(
             f"{style.number(f'{n:>2}.')} {option.label}" for n, option in enumerate(options, start=1)))
-    if shown.kind is Kind.REFUSAL:
+    if shown.kind is Outcome.REFUSE:
         blocks.append(m.official_channel)
     return "\n\n".join([*blocks, style.quiet("⚠️ " + shown.disclaimer_short)])
 
@@ -152,7 +153,7 @@ def respond(faq: FAQ, line: str, last: Shown | None, top_k: int, style: Style = 
     m = faq.messages
     typed = unicodedata.normalize("NFKC", line).strip()
     if typed in EXPAND:
-        if last is None or last.view.kind is not Kind.ANSWER:
+        if last is None or last.view.kind is not Outcome.ANSWER:
             return Turn(m.console_nothing_to_expand, last)
         return Turn(render(last.view, last.options, m, style, full=True), last)
     if typed.isdecimal() and typed.isascii() and last is not None and last.options:
@@ -166,13 +167,13 @@ def respond(faq: FAQ, line: str, last: Shown | None, top_k: int, style: Style = 
 def _show(faq: FAQ, answer: Answer, style: Style, events: tuple[Event, ...] = ()) -> Turn:
     shown = view(answer)
     options = options_of(shown, faq.messages)
-    if shown.kind is Kind.REFUSAL and answer.question.strip():
+    if shown.kind is Outcome.REFUSE and answer.question.strip():
         events += (Event("refused", answer.question, answer.best_score),)
     return Turn(render(shown, options, faq.messages, style), Shown(shown, options), events)
 
 
 def _pick(faq: FAQ, last: Shown, option: Option, top_k: int, style: Style) -> Turn:
-    clarify = last.view.kind is Kind.CLARIFY
+    clarify = last.view.kind is Outcome.CLARIFY
     candidates = tuple(o.passage for o in last.options if o.passage)
     if option.question:
         return _show(faq, answer_to(faq, option.question, top_k), style)

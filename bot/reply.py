@@ -13,10 +13,10 @@ import re
 import tomllib
 from collections import Counter
 from dataclasses import dataclass, replace
-from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
+from .decision import Outcome
 from .knowledge import HEADING_SEPARATOR, Passage
 from .search import Hit, SearchResult
 from .text import RESOURCES
@@ -165,12 +165,6 @@ def to_json(answer: Answer) -> dict:
 
 # --- what a person is shown ------------------------------------------------------------------
 
-class Kind(str, Enum):
-    ANSWER = "answer"
-    CLARIFY = "clarify"
-    REFUSAL = "refusal"
-
-
 @dataclass(frozen=True)
 class Choice:
     """A passage offered to tap or type: ``id`` (stable, for a button's data or a lookup in
@@ -199,7 +193,7 @@ class View:
     Always: ``notes`` to say first (a long question cut), ``disclaimer`` (full, for the console)
     and ``disclaimer_short`` (under a Telegram answer), ``question`` as asked."""
 
-    kind: Kind
+    kind: Outcome
     question: str
     notes: tuple[str, ...]
     disclaimer: str
@@ -226,11 +220,11 @@ def view(answer: Answer) -> View:
     common = dict(question=answer.question, disclaimer=m.disclaimer, disclaimer_short=m.disclaimer_short)
     if not answer.answered:
         reason, hint = _reason_and_hint(answer)
-        return View(Kind.REFUSAL, notes=answer.notes[:-1], reason=reason, hint=hint, examples=m.examples, **common)
+        return View(Outcome.REFUSE, notes=answer.notes[:-1], reason=reason, hint=hint, examples=m.examples, **common)
     if answer.clarify:
-        return View(Kind.CLARIFY, notes=answer.notes, choices=choices(hit.passage for hit in answer.hits), **common)
+        return View(Outcome.CLARIFY, notes=answer.notes, choices=choices(hit.passage for hit in answer.hits), **common)
     best = answer.hits[0].passage
-    return View(Kind.ANSWER, notes=answer.notes, title=best.heading, short=shorten(best.answer), full=best.answer,
+    return View(Outcome.ANSWER, notes=answer.notes, title=best.heading, short=shorten(best.answer), full=best.answer,
                 source=best.article, passage=best.id, related=choices(answer.related), **common)
 
 
@@ -278,10 +272,10 @@ def render_html(answer: Answer, full: bool = False) -> str:
     e = html.escape
     shown = view(answer)
     m = answer.messages
-    if shown.kind is Kind.REFUSAL:
+    if shown.kind is Outcome.REFUSE:
         blocks = [*map(e, shown.notes), "\n".join(e(line) for line in (shown.reason, shown.hint) if line),
                   e(m.examples_heading)]
-    elif shown.kind is Kind.CLARIFY:
+    elif shown.kind is Outcome.CLARIFY:
         blocks = [*map(e, shown.notes), e(m.clarify_heading)]
     else:
         source = f"\n<i>来源：{e(shown.source)}</i>" if shown.source else ""

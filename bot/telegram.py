@@ -73,11 +73,11 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, Callb
                           ContextTypes, MessageHandler, filters)
 
 from .config import Settings
+from .decision import Outcome
 from .faq import FAQ
 from .feedback import QuestionLog, log_dir, log_limits
-from .knowledge import KnowledgeError
-from .knowledge import Passage
-from .reply import Answer, Kind, compose_chosen, render_html, split_message, view
+from .knowledge import KnowledgeError, Passage
+from .reply import Answer, compose_chosen, render_html, split_message, view
 from .search import SearchResult
 from .suggest import recent_report
 from .text import RESOURCES, question_text
@@ -765,10 +765,10 @@ def keyboard(answer: Answer) -> InlineKeyboardMarkup:
     """The buttons under an answer: 展开全文, related questions, 👍/👎; a clarification's candidates
     and 都不是; a refusal's example questions and 这个问题应该能回答. One button a row, but the votes."""
     shown = view(answer)
-    if shown.kind is Kind.REFUSAL:
+    if shown.kind is Outcome.REFUSE:
         rows = [[InlineKeyboardButton(example, callback_data=f"ex:{n}")] for n, example in enumerate(shown.examples)]
         return InlineKeyboardMarkup([*rows, [InlineKeyboardButton(TEXTS["should_button"], callback_data="should")]])
-    if shown.kind is Kind.CLARIFY:
+    if shown.kind is Outcome.CLARIFY:
         rows = [[InlineKeyboardButton(c.label, callback_data=passage_data("pick", c.id))] for c in shown.choices]
         return InlineKeyboardMarkup([*rows, [InlineKeyboardButton(TEXTS["none_button"], callback_data="none")]])
     rows = [[InlineKeyboardButton(TEXTS["full_button"], callback_data=passage_data("full", shown.passage))]] \

@@ -18,8 +18,9 @@ from dataclasses import replace
 import pytest
 
 from bot.console import Shown, Style, about, interactive, options_of, render, respond
+from bot.decision import Outcome
 from bot.feedback import read_log
-from bot.reply import Kind, compose, view
+from bot.reply import compose, view
 from conftest import ROOT, run_faqbot
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -89,7 +90,7 @@ def m(faq):
 
 def test_typing_a_related_questions_number_opens_that_passage_with_its_own_related_questions(faq):
     first = respond(faq, "借呗升级失败怎么办", None, 3)
-    assert first.shown.view.kind is Kind.ANSWER and len(first.shown.options) >= 2
+    assert first.shown.view.kind is Outcome.ANSWER and len(first.shown.options) >= 2
     second = first.shown.options[1]
     assert f" 2. {second.label}" in first.text
     opened = respond(faq, "２", first.shown, 3)  # a full-width digit is a digit too
@@ -116,7 +117,7 @@ def test_a_number_that_is_not_offered_says_which_are_and_keeps_the_choices(faq):
 def _clarification(faq, question: str = "借呗升级失败") -> Shown:
     result = faq.search(question, k=8)
     shown = view(compose(replace(result, clarify=True), faq.messages))
-    assert shown.kind is Kind.CLARIFY
+    assert shown.kind is Outcome.CLARIFY
     return Shown(shown, options_of(shown, faq.messages))
 
 
@@ -136,9 +137,9 @@ def test_a_clarification_numbers_its_candidates_and_none_of_these_last(faq, m):
 
 def test_a_refusal_offers_numbered_examples_that_a_number_asks(faq):
     refused = respond(faq, "今天天气怎么样", None, 3)
-    assert refused.shown.view.kind is Kind.REFUSAL and [e.kind for e in refused.events] == ["refused"]
+    assert refused.shown.view.kind is Outcome.REFUSE and [e.kind for e in refused.events] == ["refused"]
     asked = respond(faq, "1", refused.shown, 3)
-    assert asked.shown.view.kind is not Kind.REFUSAL and not asked.events
+    assert asked.shown.view.kind is not Outcome.REFUSE and not asked.events
 
 
 def test_console_refusals_reach_the_maintainers_log_pseudonymised_and_private(faq, monkeypatch, tmp_path):

@@ -5,6 +5,7 @@ import math
 import re
 
 from bot.console import options_of, render
+from bot.decision import Outcome
 from bot.reply import render_html, split_message, to_json, view
 
 
@@ -100,14 +101,14 @@ def test_a_refusal_says_why_with_the_reply_its_topic_deserves(faq):
 # --- the answer view (what a person is shown, on any screen) ---------------------------------
 
 from bot.knowledge import load_knowledge, split_article  # noqa: E402
-from bot.reply import Kind, compose, compose_chosen, shorten  # noqa: E402
-from bot.search import Hit, Refusal, SearchResult  # noqa: E402
+from bot.reply import compose, compose_chosen, shorten  # noqa: E402
+from bot.search import Hit, SearchResult  # noqa: E402
 
 
 def test_an_answer_is_titled_by_its_own_heading_and_sourced_by_its_articles_title(faq):
     shown = view(faq.ask("借呗升级失败怎么办"))
     best = faq.ask("借呗升级失败怎么办").hits[0].passage
-    assert shown.kind is Kind.ANSWER and shown.title == best.headings[-1] and "›" not in shown.title
+    assert shown.kind is Outcome.ANSWER and shown.title == best.headings[-1] and "›" not in shown.title
     assert shown.source == best.headings[0] and not shown.source.endswith(".txt")
     assert best.source not in console_text(faq, faq.ask("借呗升级失败怎么办"))
     assert best.source not in render_html(faq.ask("借呗升级失败怎么办"))
@@ -170,7 +171,7 @@ def test_a_clarification_offers_its_candidates_as_choices(faq):
     a, b = faq.knowledge.passages[2], faq.knowledge.passages[3]
     result = SearchResult("借呗", ("借呗",), (Hit(a, 1.0, 0.5), Hit(b, 0.9, 0.5)), None, clarify=True)
     shown = view(compose(result, faq.messages))
-    assert shown.kind is Kind.CLARIFY and [c.id for c in shown.choices] == [a.id, b.id]
+    assert shown.kind is Outcome.CLARIFY and [c.id for c in shown.choices] == [a.id, b.id]
     assert [c.label for c in shown.choices] == [a.heading, b.heading] and not shown.related
 
 
@@ -192,7 +193,7 @@ def test_a_chosen_passage_is_answered_first_with_related_questions_of_its_own(fa
 def test_a_refusal_says_why_in_plain_words_with_the_topics_hint_and_examples(faq):
     for question in ["今天天气怎么样", "https://example.com/a?b=1", "花呗的免息期有多长"]:
         shown = view(faq.ask(question))
-        assert shown.kind is Kind.REFUSAL and shown.reason and "笼统" not in shown.reason + shown.hint, question
+        assert shown.kind is Outcome.REFUSE and shown.reason and "笼统" not in shown.reason + shown.hint, question
         assert shown.examples == faq.messages.examples
     huabei = view(faq.ask("花呗的免息期有多长"))
     assert "花呗" in huabei.reason and "花呗" in huabei.hint and huabei.reason not in huabei.hint

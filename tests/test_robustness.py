@@ -14,7 +14,7 @@ from bot.knowledge import KnowledgeError, MAX_FILE_BYTES, load_knowledge
 from bot.search import LAST_SENTENCE_CHARS
 from bot.text import MAX_QUESTION_CHARS
 
-from conftest import KNOWLEDGE, SHARED, run_faqbot
+from conftest import SHARED, run_faqbot
 
 NASTY = [
     "", " ", "\t", "？？？", "!!!", "🤔💸❓", "😀" * 50, "的了吗呢吧", "<b>借呗</b>", "&amp;&lt;", "[借呗](http://x)",

@@ -13,7 +13,8 @@ from dataclasses import replace
 import pytest
 from telegram import Message
 
-from bot.reply import Kind, render_html, split_message, view
+from bot.decision import Outcome
+from bot.reply import render_html, split_message, view
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
 from bot.telegram import (CALLBACK_DATA_LIMIT, PRESSES, Press, RedactingFormatter, Webhook, addressed_to_bot,
@@ -85,7 +86,7 @@ def test_button_data_stays_under_64_bytes_for_every_passage_and_every_kind_of_an
         answer = faq.ask(question)
         kinds.add(view(answer).kind)
         assert all(len(b.callback_data.encode("utf-8")) <= CALLBACK_DATA_LIMIT for b in every_button(keyboard(answer)))
-    assert kinds == set(Kind)
+    assert kinds == set(Outcome)
     long_id = "一个很长的精选问答文件名" * 4 + "#0123456789"
     assert all(len(passage_data(action, long_id).encode("utf-8")) <= CALLBACK_DATA_LIMIT
                for action in ("fb:+", "fb:-", "full", "rel", "pick"))
