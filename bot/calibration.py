@@ -100,9 +100,8 @@ def scope_table(examples: Sequence[Example], fusion: dict[str, float], dense: bo
                           outside_dense=e.signals.outside_dense if dense else None)
         fused = fuse(retrievers, fusion) if dense else retrievers["bm25"]
         best = int(top(fused, 1)[0])
-        information = index.information(set(e.signals.tokens))
-        rows.append(scope_features(signals, best, index.coverage(e.signals.tokens, index.vocabulary(best), information),
-                                   index.names_a_sibling(e.signals.tokens, best), information))
+        coverage = index.coverage(e.signals.tokens, index.vocabulary(best), e.signals.information)
+        rows.append(scope_features(signals, best, coverage, index.names_a_sibling(e.signals.tokens, best)))
         labels.append(1.0 if e.case.answerable else 0.0)
         right.append(best in e.correct)
     names = list(rows[0])

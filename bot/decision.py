@@ -92,13 +92,14 @@ class Signals:
     outside_topic: int | None
     neighbours: float | None = None  # share of passage questions among the nearest examples
     outside_topic_by_words: int | None = None  # the nearest out-of-scope example's topic, by words
+    information: float = 0.0  # the question's idf mass (``Index.information``), which coverage shares
 
     @property
     def dense(self) -> bool:
         return "dense_questions" in self.retrievers
 
 
-def scope_features(signals: Signals, best: int, coverage: float, sibling: bool, information: float) -> dict[str, float]:
+def scope_features(signals: Signals, best: int, coverage: float, sibling: bool) -> dict[str, float]:
     """The scope model's inputs for the best passage: what it holds of the question against what
     the nearest out-of-scope example holds, by words and (when there is an encoder) by meaning;
     whether the question is about a sibling product the passage does not speak of. On words
@@ -120,7 +121,7 @@ def scope_features(signals: Signals, best: int, coverage: float, sibling: bool, 
         "bm25": math.log1p(bm25[best]),
         "bm25_standardised": float(standardised(bm25)[best]),
         "bm25_gap": math.log1p(bm25[best]) - math.log1p(runner_up),
-        "information": math.log1p(information),
+        "information": math.log1p(signals.information),
         "length": math.log1p(len(signals.tokens)),
     }
 

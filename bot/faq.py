@@ -108,7 +108,8 @@ class FAQ:
             dense = self.dense.signals(self.index.tokenizer.spelling(question, MAX_QUESTION_CHARS))
             retrievers |= dense.retrievers
             outside_dense, topic, neighbours = dense.outside, dense.outside_topic, dense.neighbours
-        return Signals(tuple(tokens), retrievers, outside_coverage, outside_dense, topic, neighbours, topic_by_words)
+        return Signals(tuple(tokens), retrievers, outside_coverage, outside_dense, topic, neighbours, topic_by_words,
+                       information)
 
     def fused(self, signals: Signals) -> np.ndarray:
         return fuse(signals.retrievers, self.calibration.fusion) if signals.dense else signals.retrievers["bm25"]
@@ -120,10 +121,9 @@ class FAQ:
             return SearchResult(question, signals.tokens, (), Refusal.EMPTY)
         fused = self.fused(signals)
         ranked = top(fused, k)
-        information = self.index.information(set(signals.tokens))
-        coverage = [self.index.coverage(signals.tokens, self.index.vocabulary(int(i)), information) for i in ranked]
+        coverage = [self.index.coverage(signals.tokens, self.index.vocabulary(int(i)), signals.information) for i in ranked]
         best = int(ranked[0])
-        features = scope_features(signals, best, coverage[0], self.index.names_a_sibling(signals.tokens, best), information)
+        features = scope_features(signals, best, coverage[0], self.index.names_a_sibling(signals.tokens, best))
         decision = decide(fused, ranked, features, self.calibration, signals.dense)
         hits = tuple(Hit(self.index.passages[i], s, c) for i, s, c in zip(decision.ranked, decision.scores, coverage))
         topic = self._topic(signals, features) if decision.outcome is Outcome.REFUSE else None
