@@ -28,6 +28,19 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 EXPANDING = "\ufdfa" * 1000  # ﷺ: one character, eighteen once composed
 
 
+def _edit_then_exit(monkeypatch) -> None:
+    """Line editing switched on, then what it registered for the exit run (the history saved)."""
+    import atexit
+
+    from bot import console
+
+    saved = []
+    monkeypatch.setattr(atexit, "register", saved.append)
+    console._enable_line_editing()
+    for save in saved:
+        save()
+
+
 def test_a_question_that_composition_multiplies_gets_an_answer_in_one_shot_mode():
     result = run_faqbot("ask", "--json", EXPANDING)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -45,35 +58,20 @@ def test_a_question_that_composition_multiplies_gets_an_answer_in_batch_mode():
 
 
 def test_a_planted_history_link_is_neither_read_nor_overwritten(tmp_path, monkeypatch):
-    import atexit
-
-    from bot import console
-
     target = tmp_path / "precious.txt"
     target.write_text("不能被覆盖的内容\n", encoding="utf-8")
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "console_history").symlink_to(target)
     monkeypatch.setenv("FAQBOT_LOG_DIR", str(tmp_path / "logs"))
-    saved = []
-    monkeypatch.setattr(atexit, "register", saved.append)
-    console._enable_line_editing()
-    for save in saved:
-        save()
+    _edit_then_exit(monkeypatch)
     assert target.read_text(encoding="utf-8") == "不能被覆盖的内容\n"
 
 
 def test_the_history_is_kept_private(tmp_path, monkeypatch):
-    import atexit
     import stat
 
-    from bot import console
-
     monkeypatch.setenv("FAQBOT_LOG_DIR", str(tmp_path / "logs"))
-    saved = []
-    monkeypatch.setattr(atexit, "register", saved.append)
-    console._enable_line_editing()
-    for save in saved:
-        save()
+    _edit_then_exit(monkeypatch)
     assert stat.S_IMODE((tmp_path / "logs" / "console_history").stat().st_mode) == 0o600
 
 
