@@ -165,8 +165,6 @@ def worker_project(args: argparse.Namespace) -> dict:
     The only internals used (rename here if the core changes): ``faq.index``, ``faq.search``,
     ``index.tokenizer`` (``normalise``, ``tokens``), ``index.top``, ``index.engine`` (``top``,
     ``idf``, ``params``), ``index.documents`` (token tuples) and ``reply.compose``."""
-    import numpy as np
-
     rss_start = rss_mb()
     started = time.perf_counter()
     from bot.faq import FAQ

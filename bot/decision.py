@@ -93,6 +93,7 @@ class Signals:
     neighbours: float | None = None  # share of passage questions among the nearest examples
     outside_topic_by_words: int | None = None  # the nearest out-of-scope example's topic, by words
     information: float = 0.0  # the question's idf mass (``Index.information``), which coverage shares
+    dense_scope: float | None = None  # where the question lies along the scope direction (``semantic.scope_direction``)
 
     @property
     def dense(self) -> bool:
@@ -112,8 +113,8 @@ def scope_features(signals: Signals, best: int, coverage: float, sibling: bool) 
         return features | {
             "dense": near,
             "dense_margin": near - (signals.outside_dense or 0.0),
-            "dense_answer": float(signals.retrievers["dense_answer"][best]),
             "neighbours": signals.neighbours if signals.neighbours is not None else 1.0,
+            "dense_scope": signals.dense_scope or 0.0,
         }
     bm25 = np.asarray(signals.retrievers["bm25"], dtype=np.float64)
     runner_up = float(np.partition(bm25, -2)[-2]) if len(bm25) > 1 else 0.0

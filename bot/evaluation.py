@@ -167,7 +167,13 @@ def _project_root() -> Path:
 
 PROJECT_ROOT = _project_root()
 REAL_LABELS = PROJECT_ROOT / "tests" / "data" / "real_labels.jsonl"
-SECOND_LABELS = PROJECT_ROOT / "tests" / "data" / "second_labels.jsonl"  # labelled by another person
+LABELLED_SETS = (  # what ``faqbot eval`` scores by default: the halves that only measure, one labeller each
+    ("real", REAL_LABELS, "measure"),
+    ("real, second labeller", PROJECT_ROOT / "tests" / "data" / "second_labels.jsonl", "measure"),
+    ("real, third labeller", PROJECT_ROOT / "tests" / "data" / "third_labels.jsonl", None),
+    ("real, fourth labeller", PROJECT_ROOT / "tests" / "data" / "fourth_labels.jsonl", "measure"),
+    ("real, fifth labeller", PROJECT_ROOT / "tests" / "data" / "fifth_labels.jsonl", "measure"),
+)
 SHARED = PROJECT_ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"
 
@@ -194,12 +200,6 @@ def _dataset_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
 
 
-def load_real_cases(split: str, labels: Path = REAL_LABELS, data_dir: Path = SHARED / "data") -> list[Case]:
-    """The labelled real questions of one split ('teach' or 'measure'), text resolved at run time."""
-    rows = map(json.loads, labels.read_text(encoding="utf-8").splitlines())
-    return [_reference_case(row, data_dir) for row in rows if split_of(row["file"], row["line"], row["field"]) == split]
-
-
 def _reference_case(row: dict, data_dir: Path) -> Case:
     question = resolve_reference(data_dir, row["file"], row["line"], row["field"])
     ref = f"{row['file']}:{row['line']}:{row['field']}"
@@ -213,9 +213,10 @@ def report(faq, files: list[Path]) -> dict[str, dict]:
         if DEV_SET.exists():
             sets.append((DEV_SET.name, load_cases(DEV_SET)))
         if (SHARED / "data").exists():
-            for name, labels in (("real", REAL_LABELS), ("real, second labeller", SECOND_LABELS)):
+            for name, labels, half in LABELLED_SETS:
                 if labels.exists():
-                    sets.append((f"{name} (measuring half)", load_real_cases("measure", labels)))
+                    sets.append((f"{name} ({'measuring half' if half else 'all'})",
+                                 load_cases(f"{labels}:{half}" if half else labels)))
     if not sets:
         raise ValueError("no question file given and no default set found")
     figures: dict[str, dict] = {}

@@ -103,13 +103,13 @@ class FAQ:
         information = self.index.information(set(tokens)) if tokens else 0.0
         outside_coverage, topic_by_words = self.index.outside(tokens, information)
         topic = topic_by_words
-        outside_dense = neighbours = None
+        outside_dense = neighbours = dense_scope = None
         if self.dense is not None:
             dense = self.dense.signals(self.index.tokenizer.spelling(question, MAX_QUESTION_CHARS))
             retrievers |= dense.retrievers
-            outside_dense, topic, neighbours = dense.outside, dense.outside_topic, dense.neighbours
+            outside_dense, topic, neighbours, dense_scope = dense.outside, dense.outside_topic, dense.neighbours, dense.scope
         return Signals(tuple(tokens), retrievers, outside_coverage, outside_dense, topic, neighbours, topic_by_words,
-                       information)
+                       information, dense_scope)
 
     def fused(self, signals: Signals) -> np.ndarray:
         return fuse(signals.retrievers, self.calibration.fusion) if signals.dense else signals.retrievers["bm25"]

@@ -46,6 +46,8 @@ BACKGROUND_NICE = 10  # the background thread yields the CPU to answering (Linux
 READ_ROWS = 4096  # rows read at a time from a store file: a large one never exists twice in memory
 NEAR = 3  # a passage's best questions whose mean cosine is a retriever of its own
 NEIGHBOURS = 5  # nearest examples (passage questions or out-of-scope ones) whose kinds are counted
+SCOPE_SHRINKAGE = 0.2  # the scope direction's covariance, shrunk toward its mean variance: 384 dimensions, few examples
+SCOPE_ROWS = 4096  # examples of each kind the scope direction is fitted on, at most (evenly spaced): 100,000 passages start in time
 STORE_NAME = "vectors.npz"  # the shipped knowledge's vectors, beside its files
 _KEY_BYTES = 16
 
@@ -347,6 +349,8 @@ class DenseIndex:
         self._question_starts = np.flatnonzero(np.diff(plan.question_owner, prepend=-1))  # each passage has a question
         self._outside_topic = plan.outside_topic
         self.passage_count = plan.passage_count
+        self._scope = (scope_direction(store.matrix[self._question_rows], store.matrix[self._outside_rows])
+                       if len(self._outside_rows) > 1 else None)
 
     def signals(self, question: str) -> DenseSignals:
         """What the encoder says of one question (``DenseSignals``)."""
@@ -355,14 +359,16 @@ class DenseIndex:
         inside = cosines[self._question_rows]
         best, near = best_per_passage(inside, self._question_starts)
         retrievers = {"dense_questions": best, "dense_near": near, "dense_answer": cosines[self._answer_rows]}
-        if not len(self._outside_rows):
-            return DenseSignals(retrievers, 0.0, None, 1.0)
+        if self._scope is None:
+            return DenseSignals(retrievers, 0.0, None, 1.0, 0.0)
         outside = cosines[self._outside_rows]
         nearest = int(np.argmax(outside))
         k = min(NEIGHBOURS, len(inside))
         threshold = np.partition(np.concatenate([inside, outside]), -k)[-k]
         share = float((inside >= threshold).sum() / max(k, (inside >= threshold).sum() + (outside >= threshold).sum()))
-        return DenseSignals(retrievers, float(outside[nearest]), int(self._outside_topic[nearest]), share)
+        direction, offset = self._scope
+        return DenseSignals(retrievers, float(outside[nearest]), int(self._outside_topic[nearest]), share,
+                            float(vector @ direction) + offset)
 
 
 @dataclass(frozen=True)
@@ -371,12 +377,29 @@ class DenseSignals:
     ``NEAR`` best (a passage many of whose questions are near is likelier than one with a single
     lucky match), and the cosine to its answer; the best cosine to an out-of-scope example and
     that example's topic number; the share of passage questions among the question's
-    ``NEIGHBOURS`` nearest examples of either kind."""
+    ``NEIGHBOURS`` nearest examples of either kind; where the question lies along the scope
+    direction (``scope_direction``: above 0, nearer the knowledge's questions)."""
 
     retrievers: dict[str, np.ndarray]
     outside: float
     outside_topic: int | None
     neighbours: float
+    scope: float
+
+
+def scope_direction(inside: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, float]:
+    """The direction that best separates the knowledge's own questions from its out-of-scope
+    examples (a linear discriminant with a shrunk covariance) and the offset that puts 0 halfway
+    between the two means. The nearest example decides by one neighbour; this is learned from
+    every example, so a question worded unlike any of them still lies on one side."""
+    inside, outside = (np.asarray(rows[:: max(1, -(-len(rows) // SCOPE_ROWS))], dtype=np.float64)
+                       for rows in (inside, outside))
+    centre_in, centre_out = inside.mean(0), outside.mean(0)
+    covariance = np.cov(np.concatenate([inside - centre_in, outside - centre_out]), rowvar=False)
+    covariance = ((1 - SCOPE_SHRINKAGE) * covariance
+                  + SCOPE_SHRINKAGE * np.trace(covariance) / len(covariance) * np.eye(len(covariance)))
+    direction = np.linalg.solve(covariance, centre_in - centre_out)
+    return direction.astype(np.float32), float(-direction @ (centre_in + centre_out) / 2)
 
 
 def best_per_passage(cosines: np.ndarray, starts: np.ndarray, count: int = NEAR) -> tuple[np.ndarray, np.ndarray]:

@@ -262,6 +262,29 @@ def test_a_passage_is_scored_by_its_best_question_and_by_the_mean_of_its_few_bes
     assert np.allclose(best, [0.9, 0.3, 0.8]) and np.allclose(near, [0.7, 0.3, (0.8 + 0.6 + 0.2) / 3])
 
 
+def test_the_scope_direction_puts_new_questions_on_the_side_of_the_examples_they_resemble():
+    """Learned from every example, not the nearest one: fresh points from each cloud land on
+    their own cloud's side of 0, and a point moved toward the in-scope mean scores higher."""
+    rng = np.random.default_rng(20261201)
+    axis = np.eye(16)[0]
+
+    def cloud(centre, count):
+        rows = rng.normal(size=(count, 16)) + centre
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+    direction, offset = semantic.scope_direction(cloud(5 * axis, 80), cloud(-5 * axis, 50))
+    assert np.all(cloud(5 * axis, 30) @ direction + offset > 0)
+    assert np.all(cloud(-5 * axis, 30) @ direction + offset < 0)
+    point = cloud(np.zeros(16), 1)[0]
+    assert (point + 0.1 * axis) @ direction > point @ direction
+
+
+def test_a_question_the_knowledge_answers_lies_on_its_side_of_the_scope_direction(faq):
+    inside = [faq.signals(q).dense_scope for q in ("借呗额度怎么一夜之间变成零了", "借呗升级网商贷一直不成功")]
+    outside = [faq.signals(q).dense_scope for q in ("花呗的账单可以分几期", "借呗的年利率是多少")]
+    assert min(inside) > 0 > max(outside)
+
+
 def test_every_retriever_of_the_fusion_scores_every_passage(faq):
     signals = faq.signals("借呗分期还完了为什么没有额度")
     assert set(signals.retrievers) == set(RETRIEVERS)
@@ -308,8 +331,10 @@ def test_no_out_of_scope_example_or_similar_question_repeats_an_evaluation_quest
 
 
 @pytest.mark.skipif(not (SHARED / "data" / "atec").exists(), reason="shared real-user data absent")
-def test_no_out_of_scope_example_repeats_a_dataset_question():
+def test_no_out_of_scope_example_or_similar_question_repeats_a_dataset_question():
     from test_real_language import real_questions
 
-    ours = {_comparable(q) for t in load_knowledge(KNOWLEDGE).topics for q in t.questions}
+    knowledge = load_knowledge(KNOWLEDGE)
+    ours = {_comparable(q) for t in knowledge.topics for q in t.questions}
+    ours |= {_comparable(q) for p in knowledge.passages for q in p.similar}
     assert not ours & {_comparable(q) for q in real_questions()}
