@@ -173,6 +173,8 @@ LABELLED_SETS = (  # what ``faqbot eval`` scores by default: the halves that onl
     ("real, third labeller", PROJECT_ROOT / "tests" / "data" / "third_labels.jsonl", None),
     ("real, fourth labeller", PROJECT_ROOT / "tests" / "data" / "fourth_labels.jsonl", "measure"),
     ("real, fifth labeller", PROJECT_ROOT / "tests" / "data" / "fifth_labels.jsonl", "measure"),
+    ("real, sixth labeller", PROJECT_ROOT / "tests" / "data" / "sixth_labels.jsonl", "measure"),
+    ("real, seventh labeller", PROJECT_ROOT / "tests" / "data" / "seventh_labels.jsonl", "measure"),
 )
 SHARED = PROJECT_ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"
