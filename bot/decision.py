@@ -117,7 +117,7 @@ def scope_features(signals: Signals, best: int, coverage: float, sibling: bool) 
             "dense_scope": signals.dense_scope or 0.0,
         }
     bm25 = np.asarray(signals.retrievers["bm25"], dtype=np.float64)
-    runner_up = float(np.partition(bm25, -2)[-2]) if len(bm25) > 1 else 0.0
+    runner_up = max(bm25[:best].max(initial=0.0), bm25[best + 1:].max(initial=0.0))  # BM25 is never negative
     return features | {
         "bm25": math.log1p(bm25[best]),
         "bm25_standardised": float(standardised(bm25)[best]),
@@ -144,10 +144,16 @@ def fuse(retrievers: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> 
 
 
 def top(scores: np.ndarray, k: int) -> np.ndarray:
-    """The k best passage numbers, best first (ties: the lower number)."""
+    """The k best passage numbers, best first (ties: the lower number). When k scores are
+    positive the best are among them: on words alone most passages score 0 (no word in common),
+    and only the others are partitioned."""
     k = min(k, len(scores))
-    best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    return best[np.lexsort((best, -scores[best]))]
+    candidates = np.flatnonzero(scores > 0)
+    if len(candidates) < k:
+        candidates = np.arange(len(scores))
+    if k < len(candidates):
+        candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
+    return candidates[np.lexsort((candidates, -scores[candidates]))]
 
 
 def decide(fused: np.ndarray, ranked: np.ndarray, features: Mapping[str, float],

@@ -11,9 +11,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot import semantic
-from bot.decision import RETRIEVERS, Calibration, Outcome, decide
+from bot.decision import RETRIEVERS, Calibration, Outcome, decide, top
 from bot.faq import FAQ
 from bot.knowledge import KnowledgeError, load_knowledge, read_unanswerable
 from bot.reply import compose, to_json
@@ -283,6 +285,19 @@ def test_a_question_the_knowledge_answers_lies_on_its_side_of_the_scope_directio
     inside = [faq.signals(q).dense_scope for q in ("借呗额度怎么一夜之间变成零了", "借呗升级网商贷一直不成功")]
     outside = [faq.signals(q).dense_scope for q in ("花呗的账单可以分几期", "借呗的年利率是多少")]
     assert min(inside) > 0 > max(outside)
+
+
+@settings(deadline=None)  # no test depends on the machine's speed
+@given(st.lists(st.sampled_from([-1.5, -0.2, 0.0, 0.0, 0.0, 0.7, 1.3, 2.0]), min_size=1, max_size=40),
+       st.integers(min_value=1, max_value=8))
+def test_the_best_passages_are_the_highest_scores_best_first_ties_by_number(values, k):
+    """Whether few or many scores are positive (words alone: most are 0; fused: half are
+    negative), the k best are found, best first, the lower number first among equals."""
+    scores = np.array(values)
+    expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:k]
+    assert [scores[i] for i in top(scores, k)] == [scores[i] for i in expected]
+    ranked = top(scores, k).tolist()
+    assert all(ranked[n] < ranked[n + 1] for n in range(len(ranked) - 1) if scores[ranked[n]] == scores[ranked[n + 1]])
 
 
 def test_every_retriever_of_the_fusion_scores_every_passage(faq):
