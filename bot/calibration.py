@@ -31,7 +31,7 @@ def default_files() -> list[str]:
     the odd halves of the held-out sets (the even halves and measuring halves only measure)."""
     data = PROJECT_ROOT / "tests" / "data"
     return [f"{data / 'real_labels.jsonl'}:teach", f"{data / 'second_labels.jsonl'}:teach",
-            *(f"{data / f'{n}_labels.jsonl'}:teach" for n in ("fourth", "fifth", "sixth", "seventh")),
+            *(f"{data / f'{n}_labels.jsonl'}:teach" for n in ("fourth", "fifth", "sixth", "seventh", "eighth", "ninth")),
             str(data / "own_questions.jsonl"), f"{data / 'heldout_questions.jsonl'}:odd",
             f"{data / 'heldout2_questions.jsonl'}:odd"]
 

@@ -175,6 +175,8 @@ LABELLED_SETS = (  # what ``faqbot eval`` scores by default: the halves that onl
     ("real, fifth labeller", PROJECT_ROOT / "tests" / "data" / "fifth_labels.jsonl", "measure"),
     ("real, sixth labeller", PROJECT_ROOT / "tests" / "data" / "sixth_labels.jsonl", "measure"),
     ("real, seventh labeller", PROJECT_ROOT / "tests" / "data" / "seventh_labels.jsonl", "measure"),
+    ("real, eighth labeller", PROJECT_ROOT / "tests" / "data" / "eighth_labels.jsonl", "measure"),
+    ("real, ninth labeller", PROJECT_ROOT / "tests" / "data" / "ninth_labels.jsonl", "measure"),
 )
 SHARED = PROJECT_ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"
