@@ -177,6 +177,8 @@ LABELLED_SETS = (  # what ``faqbot eval`` scores by default: the halves that onl
     ("real, seventh labeller", PROJECT_ROOT / "tests" / "data" / "seventh_labels.jsonl", "measure"),
     ("real, eighth labeller", PROJECT_ROOT / "tests" / "data" / "eighth_labels.jsonl", "measure"),
     ("real, ninth labeller", PROJECT_ROOT / "tests" / "data" / "ninth_labels.jsonl", "measure"),
+    ("real, tenth labeller", PROJECT_ROOT / "tests" / "data" / "tenth_labels.jsonl", None),
+    ("real, eleventh labeller", PROJECT_ROOT / "tests" / "data" / "eleventh_labels.jsonl", None),
 )
 SHARED = PROJECT_ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"

@@ -121,8 +121,7 @@ def propose(faq, found: list[dict]) -> Suggestion:
     """The passage a group most likely belongs to: the highest mean softmax share of the fused
     ranking over its wordings, among passages the group's users did not reject (👎 or "都不是" in
     at least half of its entries). None when that share is under ``MIN_SHARE`` or most wordings
-    are nearer an out-of-scope example than that passage (the decision's own test); then the
-    nearest out-of-scope topic, if any, is named."""
+    belong elsewhere (``_outside``); then the nearest out-of-scope topic, if any, is named."""
     asked = wordings(found)[:MAX_PROPOSED_WORDINGS]
     signals = [faq.signals(question) for question in asked]
     signals = [s for s in signals if s.tokens]
@@ -137,7 +136,7 @@ def propose(faq, found: list[dict]) -> Suggestion:
         if passage_id in number_of and times * 2 >= len(found):
             shares[number_of[passage_id]] = 0.0
     best = int(np.argmax(shares))
-    outside = [s for s in signals if _nearer_outside(faq, s, best)]
+    outside = [s for s in signals if _outside(faq, s, best)]
     if shares[best] >= MIN_SHARE and len(outside) * 2 < len(signals):
         passage = faq.index.passages[best]
         return Suggestion(group, passage, float(shares[best]), None, _new_wordings(passage, wordings(found)))
@@ -151,9 +150,13 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum()
 
 
-def _nearer_outside(faq, signals, best: int) -> bool:
-    """Whether the question is nearer an out-of-scope example than passage ``best``: by meaning
-    (its questions' best cosine) with the encoder, by the share of its words covered without."""
+def _outside(faq, signals, best: int) -> bool:
+    """Whether the question belongs elsewhere than passage ``best``: it names a sibling product the
+    passage never speaks of (the decision's one hand rule), or it is nearer an out-of-scope example
+    than the passage, by meaning (its questions' best cosine) with the encoder, by the share of its
+    words covered without."""
+    if faq.index.names_a_sibling(signals.tokens, best):
+        return True
     if signals.dense:
         return signals.outside_dense is not None and signals.outside_dense > float(signals.retrievers["dense_questions"][best])
     return signals.outside_coverage >= faq.index.coverage(signals.tokens, faq.index.vocabulary(best))
