@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from .decision import RETRIEVERS, Calibration, ScopeModel, Signals, fuse, scope_features, standardised, top
-from .evaluation import PROJECT_ROOT, Case, correct_passages, load_cases
+from .evaluation import LABELLED_SETS, PROJECT_ROOT, Case, correct_passages, load_cases
 
 FOLDS = 5
 SEED = 20261201
@@ -30,8 +30,7 @@ def default_files() -> list[str]:
     """The teaching data: teaching halves of the labelled real questions, our own questions and
     the odd halves of the held-out sets (the even halves and measuring halves only measure)."""
     data = PROJECT_ROOT / "tests" / "data"
-    return [f"{data / 'real_labels.jsonl'}:teach", f"{data / 'second_labels.jsonl'}:teach",
-            *(f"{data / f'{n}_labels.jsonl'}:teach" for n in ("fourth", "fifth", "sixth", "seventh", "eighth", "ninth")),
+    return [*(f"{labels}:teach" for _, labels, half in LABELLED_SETS if half),
             str(data / "own_questions.jsonl"), f"{data / 'heldout_questions.jsonl'}:odd",
             f"{data / 'heldout2_questions.jsonl'}:odd"]
 

@@ -167,18 +167,12 @@ def _project_root() -> Path:
 
 PROJECT_ROOT = _project_root()
 REAL_LABELS = PROJECT_ROOT / "tests" / "data" / "real_labels.jsonl"
-LABELLED_SETS = (  # what ``faqbot eval`` scores by default: the halves that only measure, one labeller each
+LABELLERS = ("second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh")
+MEASURE_ONLY = ("third", "tenth", "eleventh")  # whole files nothing is learned from; the others have a teaching half
+LABELLED_SETS = (  # what ``faqbot eval`` scores by default (name, file, the half that measures; None: all of it)
     ("real", REAL_LABELS, "measure"),
-    ("real, second labeller", PROJECT_ROOT / "tests" / "data" / "second_labels.jsonl", "measure"),
-    ("real, third labeller", PROJECT_ROOT / "tests" / "data" / "third_labels.jsonl", None),
-    ("real, fourth labeller", PROJECT_ROOT / "tests" / "data" / "fourth_labels.jsonl", "measure"),
-    ("real, fifth labeller", PROJECT_ROOT / "tests" / "data" / "fifth_labels.jsonl", "measure"),
-    ("real, sixth labeller", PROJECT_ROOT / "tests" / "data" / "sixth_labels.jsonl", "measure"),
-    ("real, seventh labeller", PROJECT_ROOT / "tests" / "data" / "seventh_labels.jsonl", "measure"),
-    ("real, eighth labeller", PROJECT_ROOT / "tests" / "data" / "eighth_labels.jsonl", "measure"),
-    ("real, ninth labeller", PROJECT_ROOT / "tests" / "data" / "ninth_labels.jsonl", "measure"),
-    ("real, tenth labeller", PROJECT_ROOT / "tests" / "data" / "tenth_labels.jsonl", None),
-    ("real, eleventh labeller", PROJECT_ROOT / "tests" / "data" / "eleventh_labels.jsonl", None),
+    *((f"real, {name} labeller", PROJECT_ROOT / "tests" / "data" / f"{name}_labels.jsonl",
+       None if name in MEASURE_ONLY else "measure") for name in LABELLERS),
 )
 SHARED = PROJECT_ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"

@@ -45,3 +45,16 @@ def test_second_labellers_measuring_half_does_not_fall_back(faq):
 def _measuring_half(faq, labels: str) -> dict:
     cases = load_cases(f"{ROOT / 'tests' / 'data' / labels}:measure")
     return evaluate(cases, lambda q: faq.ask(q, 3))[0].as_dict()
+
+
+def test_calibration_learns_only_from_teaching_data():
+    """Measuring halves, even held-out halves and measure-only files never teach: every file
+    `faqbot calibrate` reads by default is a teaching half, an odd half or our own questions."""
+    from bot.calibration import default_files
+    from bot.evaluation import LABELLED_SETS, split_path
+
+    specs = [split_path(spec) for spec in default_files()]
+    assert all(half in ("teach", "odd") or path.name == "own_questions.jsonl" for path, half in specs)
+    measure_only = {path for _, path, half in LABELLED_SETS if half is None}
+    assert measure_only and not measure_only & {path for path, _ in specs}
+    assert all(path.exists() for path, _ in specs)
