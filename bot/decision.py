@@ -60,9 +60,15 @@ class Calibration:
 
     @classmethod
     def load(cls, path: Path) -> "Calibration":
+        """Raises ValueError when a model weighs a feature this version does not compute (a
+        calibration made by an older version): it would fail on every question."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        data["hybrid"] = ScopeModel(**data["hybrid"])
-        data["lexical"] = ScopeModel(**data["lexical"])
+        for kind, dense in (("hybrid", True), ("lexical", False)):
+            unknown = set(data[kind]["weights"]) - feature_names(dense)
+            if unknown:
+                raise ValueError(f"{path}: its {kind} model weighs {', '.join(sorted(unknown))}, which this "
+                                 f"version no longer computes; run `faqbot calibrate` again")
+            data[kind] = ScopeModel(**data[kind])
         return cls(**data)
 
     def save(self, path: Path) -> None:
@@ -127,6 +133,12 @@ def scope_features(signals: Signals, best: int, coverage: float, sibling: bool) 
     }
 
 
+def feature_names(dense: bool) -> frozenset[str]:
+    """The scope model's inputs, as ``scope_features`` names them."""
+    retrievers = {name: np.zeros(2) for name in RETRIEVERS} if dense else {"bm25": np.zeros(2)}
+    return frozenset(scope_features(Signals((), retrievers, 0.0, 0.0 if dense else None, None), 0, 0.0, False))
+
+
 def standardised(scores: np.ndarray) -> np.ndarray:
     """Scores as distances from the mean in standard deviations: retrievers become comparable
     whatever their scale (BM25 grows with the question; cosines of e5 sit between 0.7 and 1)."""
@@ -144,16 +156,18 @@ def fuse(retrievers: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> 
 
 
 def top(scores: np.ndarray, k: int) -> np.ndarray:
-    """The k best passage numbers, best first (ties: the lower number). When k scores are
-    positive the best are among them: on words alone most passages score 0 (no word in common),
-    and only the others are partitioned."""
+    """The k best passage numbers, best first (ties: the lower number). On words alone most
+    passages share the lowest score (no word in common): when k others score above it, only they
+    are looked at."""
     k = min(k, len(scores))
-    candidates = np.flatnonzero(scores > 0)
+    if not k:
+        return np.arange(0)
+    candidates = np.flatnonzero(scores > scores.min())
     if len(candidates) < k:
         candidates = np.arange(len(scores))
-    if k < len(candidates):
-        candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-    return candidates[np.lexsort((candidates, -scores[candidates]))]
+    kth = np.partition(scores[candidates], len(candidates) - k)[len(candidates) - k]
+    candidates = candidates[scores[candidates] >= kth]  # every score tied with the k-th stays in
+    return candidates[np.lexsort((candidates, -scores[candidates]))][:k]
 
 
 def decide(fused: np.ndarray, ranked: np.ndarray, features: Mapping[str, float],

@@ -25,10 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def load_calibration(folder: Path) -> tuple[Calibration, Path]:
-    """The knowledge folder's ``calibration.json``, else the shipped knowledge's."""
+    """The knowledge folder's ``calibration.json``, else (absent, or made by an older version: one
+    warning) the shipped knowledge's."""
     for candidate in (Path(folder) / CALIBRATION_FILE, shipped_knowledge() / CALIBRATION_FILE):
         if candidate.is_file():
-            return Calibration.load(candidate), candidate
+            try:
+                return Calibration.load(candidate), candidate
+            except ValueError as error:
+                if candidate.parent.resolve() == shipped_knowledge().resolve():
+                    raise
+                log.warning("%s; using the shipped calibration", error)
     raise FileNotFoundError(f"no {CALIBRATION_FILE} in {folder} nor in the shipped knowledge")
 
 

@@ -349,8 +349,7 @@ class DenseIndex:
         self._question_starts = np.flatnonzero(np.diff(plan.question_owner, prepend=-1))  # each passage has a question
         self._outside_topic = plan.outside_topic
         self.passage_count = plan.passage_count
-        self._scope = (scope_direction(store.matrix[self._question_rows], store.matrix[self._outside_rows])
-                       if len(self._outside_rows) > 1 else None)
+        self._scope = scope_direction(store.matrix, self._question_rows, self._outside_rows)
 
     def signals(self, question: str) -> DenseSignals:
         """What the encoder says of one question (``DenseSignals``)."""
@@ -359,16 +358,15 @@ class DenseIndex:
         inside = cosines[self._question_rows]
         best, near = best_per_passage(inside, self._question_starts)
         retrievers = {"dense_questions": best, "dense_near": near, "dense_answer": cosines[self._answer_rows]}
-        if self._scope is None:
+        if not len(self._outside_rows):
             return DenseSignals(retrievers, 0.0, None, 1.0, 0.0)
         outside = cosines[self._outside_rows]
         nearest = int(np.argmax(outside))
         k = min(NEIGHBOURS, len(inside))
         threshold = np.partition(np.concatenate([inside, outside]), -k)[-k]
         share = float((inside >= threshold).sum() / max(k, (inside >= threshold).sum() + (outside >= threshold).sum()))
-        direction, offset = self._scope
-        return DenseSignals(retrievers, float(outside[nearest]), int(self._outside_topic[nearest]), share,
-                            float(vector @ direction) + offset)
+        scope = float(vector @ self._scope[0]) + self._scope[1] if self._scope is not None else 0.0
+        return DenseSignals(retrievers, float(outside[nearest]), int(self._outside_topic[nearest]), share, scope)
 
 
 @dataclass(frozen=True)
@@ -378,7 +376,8 @@ class DenseSignals:
     lucky match), and the cosine to its answer; the best cosine to an out-of-scope example and
     that example's topic number; the share of passage questions among the question's
     ``NEIGHBOURS`` nearest examples of either kind; where the question lies along the scope
-    direction (``scope_direction``: above 0, nearer the knowledge's questions)."""
+    direction (``scope_direction``: in standard deviations, above 0 nearer the knowledge's
+    questions; 0 without one)."""
 
     retrievers: dict[str, np.ndarray]
     outside: float
@@ -387,18 +386,31 @@ class DenseSignals:
     scope: float
 
 
-def scope_direction(inside: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, float]:
-    """The direction that best separates the knowledge's own questions from its out-of-scope
-    examples (a linear discriminant with a shrunk covariance) and the offset that puts 0 halfway
-    between the two means. The nearest example decides by one neighbour; this is learned from
-    every example, so a question worded unlike any of them still lies on one side."""
-    inside, outside = (np.asarray(rows[:: max(1, -(-len(rows) // SCOPE_ROWS))], dtype=np.float64)
-                       for rows in (inside, outside))
+def scope_direction(matrix: np.ndarray, inside_rows: np.ndarray,
+                    outside_rows: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The direction that best separates the knowledge's own questions (``inside_rows`` of
+    ``matrix``) from its out-of-scope examples (a linear discriminant with a shrunk covariance),
+    scaled so that a question's position along it, plus the offset, is in standard deviations from
+    halfway between the two means: the same scale whatever the knowledge. The nearest example
+    decides by one neighbour; this is learned from every example, so a question worded unlike any
+    of them still lies on one side. None with fewer than two examples of a kind."""
+    if min(len(inside_rows), len(outside_rows)) < 2:
+        return None
+    inside, outside = (np.asarray(matrix[rows[:: max(1, -(-len(rows) // SCOPE_ROWS))]], dtype=np.float64)
+                       for rows in (inside_rows, outside_rows))  # rows picked first: no copy of every vector
     centre_in, centre_out = inside.mean(0), outside.mean(0)
-    covariance = np.cov(np.concatenate([inside - centre_in, outside - centre_out]), rowvar=False)
+    centred = np.concatenate([inside - centre_in, outside - centre_out])
+    covariance = np.cov(centred, rowvar=False)
     covariance = ((1 - SCOPE_SHRINKAGE) * covariance
                   + SCOPE_SHRINKAGE * np.trace(covariance) / len(covariance) * np.eye(len(covariance)))
-    direction = np.linalg.solve(covariance, centre_in - centre_out)
+    try:
+        direction = np.linalg.solve(covariance, centre_in - centre_out)
+    except np.linalg.LinAlgError:
+        return None
+    spread = float((centred @ direction).std())
+    if not (np.isfinite(direction).all() and spread > 0):
+        return None
+    direction /= spread
     return direction.astype(np.float32), float(-direction @ (centre_in + centre_out) / 2)
 
 

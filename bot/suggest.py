@@ -152,13 +152,13 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 
 def _outside(faq, signals, best: int) -> bool:
     """Whether the question belongs elsewhere than passage ``best``: it names a sibling product the
-    passage never speaks of (the decision's one hand rule), or it is nearer an out-of-scope example
-    than the passage, by meaning (its questions' best cosine) with the encoder, by the share of its
-    words covered without."""
+    passage never speaks of (the rule the decision keeps beside its model), or it is nearer an
+    out-of-scope example than the passage, by meaning (its questions' best cosine) with the encoder,
+    by the share of its words covered without."""
     if faq.index.names_a_sibling(signals.tokens, best):
         return True
     if signals.dense:
-        return signals.outside_dense is not None and signals.outside_dense > float(signals.retrievers["dense_questions"][best])
+        return signals.outside_topic is not None and signals.outside_dense > float(signals.retrievers["dense_questions"][best])
     return signals.outside_coverage >= faq.index.coverage(signals.tokens, faq.index.vocabulary(best))
 
 

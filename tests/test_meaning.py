@@ -274,18 +274,23 @@ def test_the_scope_direction_puts_new_questions_on_the_side_of_the_examples_they
         rows = rng.normal(size=(count, 16)) + centre
         return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
-    direction, offset = semantic.scope_direction(cloud(5 * axis, 80), cloud(-5 * axis, 50))
+    matrix = np.concatenate([cloud(5 * axis, 80), cloud(-5 * axis, 50)])
+    direction, offset = semantic.scope_direction(matrix, np.arange(80), np.arange(80, 130))
     assert np.all(cloud(5 * axis, 30) @ direction + offset > 0)
     assert np.all(cloud(-5 * axis, 30) @ direction + offset < 0)
     point = cloud(np.zeros(16), 1)[0]
     assert (point + 0.1 * axis) @ direction > point @ direction
+    shrunk, shrunk_offset = semantic.scope_direction(matrix * 0.3, np.arange(80), np.arange(80, 130))
+    assert np.allclose(matrix * 0.3 @ shrunk + shrunk_offset, matrix @ direction + offset, atol=1e-3)  # any scale
+    assert semantic.scope_direction(matrix, np.arange(80), np.arange(80, 81)) is None  # one example: no direction
 
 
 def test_a_question_the_knowledge_answers_lies_on_its_side_of_the_scope_direction(faq):
-    """The product's three themes against topics the knowledge's out-of-scope file holds."""
-    inside = [faq.signals(q).dense_scope for q in ("借呗分期还完了为什么没有额度", "借呗账单没有生成是什么原因",
+    """The product's three themes against topics of the out-of-scope file, in wordings neither
+    file holds."""
+    inside = [faq.signals(q).dense_scope for q in ("借呗还清了额度一直是零", "借呗账单没有生成是什么原因",
                                                    "借呗升级网商贷一直不成功")]
-    outside = [faq.signals(q).dense_scope for q in ("花呗的账单可以分几期", "借呗的年利率是多少", "今天天气怎么样")]
+    outside = [faq.signals(q).dense_scope for q in ("花呗的账单可以分几期", "借呗的年利率是多少", "周末去哪儿玩比较好")]
     assert min(inside) > 0 > max(outside)
 
 
@@ -295,11 +300,21 @@ def test_a_question_the_knowledge_answers_lies_on_its_side_of_the_scope_directio
 def test_the_best_passages_are_the_highest_scores_best_first_ties_by_number(values, k):
     """Whether few or many scores are positive (words alone: most are 0; fused: half are
     negative), the k best are found, best first, the lower number first among equals."""
-    scores = np.array(values)
     expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:k]
-    assert [scores[i] for i in top(scores, k)] == [scores[i] for i in expected]
-    ranked = top(scores, k).tolist()
-    assert all(ranked[n] < ranked[n + 1] for n in range(len(ranked) - 1) if scores[ranked[n]] == scores[ranked[n + 1]])
+    assert top(np.array(values), k).tolist() == expected
+
+
+def test_a_calibration_made_for_features_no_longer_computed_gives_way_to_the_shipped_one(tmp_path, caplog):
+    from bot.faq import load_calibration
+
+    shipped = json.loads((KNOWLEDGE / "calibration.json").read_text(encoding="utf-8"))
+    shipped["hybrid"]["weights"]["dense_answer"] = 1.0  # what an older version weighed
+    (tmp_path / "calibration.json").write_text(json.dumps(shipped), encoding="utf-8")
+    with pytest.raises(ValueError, match="faqbot calibrate"):
+        Calibration.load(tmp_path / "calibration.json")
+    calibration, path = load_calibration(tmp_path)
+    assert path == KNOWLEDGE / "calibration.json" and "dense_answer" not in calibration.hybrid.weights
+    assert "faqbot calibrate" in caplog.text
 
 
 def test_every_retriever_of_the_fusion_scores_every_passage(faq):
