@@ -305,6 +305,7 @@ def test_the_best_passages_are_the_highest_scores_best_first_ties_by_number(valu
 
 
 def test_a_calibration_made_for_features_no_longer_computed_gives_way_to_the_shipped_one(tmp_path, caplog):
+    from bot.config import shipped_knowledge
     from bot.faq import load_calibration
 
     shipped = json.loads((KNOWLEDGE / "calibration.json").read_text(encoding="utf-8"))
@@ -313,7 +314,7 @@ def test_a_calibration_made_for_features_no_longer_computed_gives_way_to_the_shi
     with pytest.raises(ValueError, match="faqbot calibrate"):
         Calibration.load(tmp_path / "calibration.json")
     calibration, path = load_calibration(tmp_path)
-    assert path == KNOWLEDGE / "calibration.json" and "dense_answer" not in calibration.hybrid.weights
+    assert path == shipped_knowledge() / "calibration.json" and "dense_answer" not in calibration.hybrid.weights
     assert "faqbot calibrate" in caplog.text
 
 
