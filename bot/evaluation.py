@@ -167,7 +167,8 @@ def _project_root() -> Path:
 
 PROJECT_ROOT = _project_root()
 REAL_LABELS = PROJECT_ROOT / "tests" / "data" / "real_labels.jsonl"
-LABELLERS = ("second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh")
+LABELLERS = ("second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
+             "twelfth", "thirteenth")
 MEASURE_ONLY = ("third", "tenth", "eleventh")  # whole files nothing is learned from; the others have a teaching half
 LABELLED_SETS = (  # what ``faqbot eval`` scores by default (name, file, the half that measures; None: all of it)
     ("real", REAL_LABELS, "measure"),

@@ -8,7 +8,6 @@ Front ends render ``view(answer)``; they never pick passages or cut text themsel
 from __future__ import annotations
 
 import html
-import math
 import re
 import tomllib
 from collections import Counter
@@ -111,9 +110,10 @@ def related_to(kept: list[Hit], count: int = RELATED) -> tuple[Passage, ...]:
     return tuple(hit.passage for hit in kept[1:] if not hit.passage.framing)[:count]
 
 
-def compose(result: SearchResult, messages: Messages, max_results: int = 3, related: float = 0.02) -> Answer:
-    """Keep the best passage, and the next ones only when their fused score is near it (their
-    softmax share at least ``related`` times the best's); a clarification keeps its candidates."""
+def compose(result: SearchResult, messages: Messages, max_results: int = 3) -> Answer:
+    """The ``max_results`` best distinct passages, best first, with their fused scores: a script
+    reading ``ask --json`` sees how far the next ones trail (a person is shown the first, or the
+    candidates of a clarification)."""
     if not result.answered:
         if not result.question.strip():
             notes: tuple[str, ...] = (messages.empty_question,)
@@ -126,11 +126,7 @@ def compose(result: SearchResult, messages: Messages, max_results: int = 3, rela
     hits = distinct(result.hits)
     best = hits[0]
     clarify = result.clarify and len(hits) > 1
-    if clarify:
-        shown = hits[:max_results]
-    else:
-        shown = [best] + [hit for hit in hits[1:max_results] if math.exp(hit.score - best.score) >= related]
-    return Answer(result.question, True, tuple(shown), (), messages, best.score, clarify,
+    return Answer(result.question, True, tuple(hits[:max_results]), (), messages, best.score, clarify,
                   () if clarify else related_to(hits))
 
 
