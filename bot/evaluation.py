@@ -177,6 +177,8 @@ LABELLED_SETS = (  # what ``faqbot eval`` scores by default (name, file, the hal
 )
 SHARED = PROJECT_ROOT.parent / "shared"
 DEV_SET = SHARED / "eval" / "dev.jsonl"
+WRITTEN_SETS = tuple(f"{PROJECT_ROOT / 'tests' / 'data' / name}" for name in (  # written by others, scored by default
+    "heldout_questions.jsonl:even", "heldout2_questions.jsonl:even", "languages_questions.jsonl"))
 
 
 def split_of(file: str, line: int, field: str) -> str:
@@ -213,6 +215,7 @@ def report(faq, files: list[Path]) -> dict[str, dict]:
     if not files:
         if DEV_SET.exists():
             sets.append((DEV_SET.name, load_cases(DEV_SET)))
+        sets += [(Path(spec).name, load_cases(spec)) for spec in WRITTEN_SETS if split_path(spec)[0].exists()]
         if (SHARED / "data").exists():
             for name, labels, half in LABELLED_SETS:
                 if labels.exists():

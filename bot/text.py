@@ -1,7 +1,7 @@
 """The one place where text becomes tokens, used identically for passages and questions.
 
-Normalise (NFKC, lower case, Traditional → Simplified, typo map, English glossary, number
-masks), cut with jieba and a domain dictionary, map colloquial words to the articles' words,
+Normalise (NFKC, lower case, Traditional → Simplified, typo map, Cantonese → Mandarin, English
+glossary, number masks), cut with jieba and a domain dictionary, map colloquial words to the articles' words,
 drop stop words. Every word list is a data file in ``bot/resources/``.
 """
 
@@ -74,6 +74,7 @@ class Vocabulary:
     stopwords: frozenset[str]
     synonyms: dict[str, tuple[str, ...]]
     typos: dict[str, str]
+    cantonese: dict[str, str]
     glossary: dict[str, str]
     siblings: dict[str, str]
 
@@ -85,9 +86,15 @@ class Vocabulary:
             stopwords=frozenset(_data_lines(folder / "stopwords.txt")),
             synonyms=synonyms,
             typos=_pairs(folder / "typos.tsv"),
+            cantonese=_pairs(folder / "cantonese.tsv"),
             glossary=_pairs(folder / "glossary_en.tsv"),
             siblings=_pairs(folder / "siblings.tsv"),
         )
+
+    @cached_property
+    def rewrites(self) -> dict[str, str]:
+        """What ``Tokenizer.spelling`` replaces in a text, typos and Cantonese alike."""
+        return self.typos | self.cantonese
 
 
 class Tokenizer:
@@ -107,8 +114,8 @@ class Tokenizer:
         return segmenter
 
     @cached_property
-    def _typo_pattern(self) -> re.Pattern[str] | None:
-        return _alternation(self.vocabulary.typos)
+    def _rewrite_pattern(self) -> re.Pattern[str] | None:
+        return _alternation(self.vocabulary.rewrites)
 
     @cached_property
     def _glossary_pattern(self) -> re.Pattern[str] | None:
@@ -116,14 +123,15 @@ class Tokenizer:
 
     def spelling(self, text: str, limit: int | None = None) -> str:
         """The text as the knowledge spells it: NFKC, Simplified, known misspellings fixed (借贝 →
-        借呗). What the sentence encoder reads of a question: it knows Traditional characters less
-        well and homophone typos not at all. Of the composed text, at most ``limit`` characters are
+        借呗), written Cantonese in Mandarin words (點解 → 为什么). What the sentence encoder reads
+        of a question: it knows Traditional characters and Cantonese less well, homophone typos
+        not at all. Of the composed text, at most ``limit`` characters are
         read (``MAX_EXPANSION`` more than were given without one): composing can multiply a text."""
         text = text.encode("utf-8", errors="ignore").decode("utf-8")  # lone surrogates cannot be text
         text = unicodedata.normalize("NFKC", text)[:len(text) + MAX_EXPANSION if limit is None else limit]
         text = self._converter.convert(_CONTROL.sub(" ", text))
-        if self._typo_pattern:
-            text = self._typo_pattern.sub(lambda m: self.vocabulary.typos[m.group(0)], text)
+        if self._rewrite_pattern:
+            text = self._rewrite_pattern.sub(lambda m: self.vocabulary.rewrites[m.group(0)], text)
         return text
 
     def normalise(self, text: str, limit: int | None = None) -> str:

@@ -36,6 +36,24 @@ def test_typos_users_make_are_corrected(tokenizer):
     assert "花呗" in tokenizer.tokens("花贝不能用")
 
 
+@pytest.mark.parametrize("cantonese, mandarin", [
+    ("點解我嘅借唄用唔到", "为什么我的借呗用不到"),
+    ("借唄還咗錢仲未有額度", "借呗还了钱还没有额度"),
+    ("借唄係咪系統維護緊，睇唔到賬單", "借呗是不是系统维护紧,看不到账单"),
+    ("借唄額度幾時會恢復", "借呗额度什么时候会恢复"),
+])
+def test_written_cantonese_is_read_in_mandarin_words(tokenizer, cantonese, mandarin):
+    """The sentence encoder knows Cantonese less well than Mandarin, and BM25 knows only the
+    articles' words: both read the Mandarin."""
+    assert tokenizer.spelling(cantonese) == mandarin
+    assert tokenizer.tokens(cantonese) == tokenizer.tokens(mandarin)
+
+
+def test_cantonese_rewrites_leave_mandarin_alone(tokenizer):
+    mandarin = "借呗系统维护期间关系到账单吗 我们什么时候能查看"
+    assert tokenizer.spelling(mandarin) == mandarin
+
+
 def test_english_question_finds_chinese_words(tokenizer):
     tokens = tokenizer.tokens("Jiebei upgrade failed, my credit limit is gone")
     assert {"借呗", "升级", "失败", "额度"} <= set(tokens)
