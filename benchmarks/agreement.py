@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         print("../shared/data is absent: nothing to compare (skipped)")
         return 0
     first, second = (load_cases(f) for f in args.files)
-    if [c.id for c in first] != [c.id for c in second]:
-        parser.error("the two files must label the same references in the same order")
+    if not first or [c.id for c in first] != [c.id for c in second]:
+        parser.error("the two files must label the same questions, in the same order, and not none")
     figures = agreement(FAQ.load(args.knowledge, wait_for_vectors=True), first, second)
     print(json.dumps(figures, ensure_ascii=False, indent=1) if args.json
           else "\n".join(f"{name}: {value}" for name, value in figures.items()))

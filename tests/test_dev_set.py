@@ -23,7 +23,7 @@ def test_dev_set_figures_meet_the_floors(faq):
 @pytest.mark.skipif(not (SHARED / "data" / "atec").exists(), reason="shared real-user data absent")
 def test_real_questions_measuring_half_meets_the_floors(faq):
     """The meaning issue's floors on the measuring half, all met: hit@1 ≥ 0.80 (measured 0.920),
-    hit@3 ≥ 0.90 (0.962), correct refusals ≥ 0.88 (0.908), false refusals ≤ 0.08 (0.033)."""
+    hit@3 ≥ 0.90 (0.962), correct refusals ≥ 0.88 (0.899), false refusals ≤ 0.08 (0.033)."""
     metrics = _measuring_half(faq, "real_labels.jsonl")
     assert metrics["hit@1"] >= 0.80, metrics
     assert metrics["hit@3"] >= 0.90, metrics
@@ -44,7 +44,7 @@ def test_second_labellers_measuring_half_does_not_fall_back(faq):
 
 def test_english_and_cantonese_questions_written_by_someone_else_do_not_fall_back(faq):
     """Guards what was measured on 60 + 20 phone-style questions in English and written Cantonese
-    by a writer who never saw the bot (hit@1 0.717, correct refusals 0.90, false refusals 0.10;
+    by a writer who never saw the bot (hit@1 0.733, correct refusals 0.90, false refusals 0.117;
     before Cantonese was read in Mandarin words: 0.533, 1.00, 0.267), a few questions of margin."""
     cases = load_cases(ROOT / "tests" / "data" / "languages_questions.jsonl")
     metrics = evaluate(cases, lambda q: faq.ask(q, 3))[0].as_dict()

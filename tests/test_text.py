@@ -49,9 +49,14 @@ def test_written_cantonese_is_read_in_mandarin_words(tokenizer, cantonese, manda
     assert tokenizer.tokens(cantonese) == tokenizer.tokens(mandarin)
 
 
-def test_cantonese_rewrites_leave_mandarin_alone(tokenizer):
-    mandarin = "借呗系统维护期间关系到账单吗 我们什么时候能查看"
+@pytest.mark.parametrize("mandarin", ["借呗系统维护期间关系到账单吗 我们什么时候能查看", "晚上12点算逾期吗",
+                                      "怎么现在变成日利率", "怎么能快点解封", "还款完成日期", "旁边个人都能借"])
+def test_cantonese_rewrites_leave_mandarin_alone(tokenizer, mandarin):
     assert tokenizer.spelling(mandarin) == mandarin
+
+
+def test_typos_and_cantonese_never_claim_the_same_text(tokenizer):
+    assert not set(tokenizer.vocabulary.typos) & set(tokenizer.vocabulary.cantonese)
 
 
 def test_english_question_finds_chinese_words(tokenizer):
