@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("console", parents=[common], help="interactive prompt (default)")
     ask = commands.add_parser("ask", parents=[common], help="answer one question, or one per stdin line with '-'")
-    ask.add_argument("question", help="the question, or '-' to read one per line from standard input")
+    ask.add_argument("question", nargs="+",
+                     help="the question (its words, quoted or not), or '-' to read one per line from standard input")
     ask.add_argument("--json", action="store_true", help="print the JSON contract instead of text")
     ask.add_argument("--full", action="store_true", help="print the whole passage, not its first part")
     evaluate = commands.add_parser("eval", parents=[common], help="score question files (hit@k, MRR, abstentions)")
@@ -74,20 +76,42 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     """The command, its output flushed here so that a reader who stops early (``| head``) ends it
-    quietly, with the status a shell gives a command killed by SIGPIPE."""
+    quietly, with the status a shell gives a command killed by SIGPIPE; output that cannot be
+    written at all (a closed or full file) is one error line, not a traceback."""
     for stream, encoding in ((sys.stdin, "utf-8-sig"), (sys.stdout, "utf-8"), (sys.stderr, "utf-8")):
         if hasattr(stream, "reconfigure"):  # utf-8-sig: a BOM opening the input is not part of a question
             stream.reconfigure(encoding=encoding, errors="replace")
+    if sys.stdout is None:
+        return _fail("standard output is closed")
     try:
         status = _run(_parser().parse_args(argv))
         sys.stdout.flush()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        _drop_output()
         return PIPE_CLOSED
+    except OSError as error:
+        if error.errno not in OUTPUT_ERRORS:
+            raise
+        _drop_output()
+        return _fail(f"cannot write the output: {error.strerror}")
     return status
 
 
 PIPE_CLOSED = 128 + 13  # what a shell reports for a command ended by SIGPIPE
+OUTPUT_ERRORS = (errno.ENOSPC, errno.EBADF, errno.EIO, errno.EDQUOT)  # writing failed, not the work
+
+
+def _drop_output() -> None:
+    """Point standard output at /dev/null: nothing is left to flush, or to fail, at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _fail(message: str) -> int:
+    if sys.stderr is not None:
+        print(f"faqbot: error: {message}", file=sys.stderr)
+    return 2
+
+
 # Commands that measure or write what meaning gives (``report`` loads the knowledge only for
 # --suggest): every vector is embedded before they start, never words alone in the meantime.
 MEASURES = ("eval", "calibrate", "report", "embed")
@@ -101,6 +125,9 @@ def _run(args: argparse.Namespace) -> int:
         print("faqbot: error: --top-k must be at least 1", file=sys.stderr)
         return 2
     command = args.command or "console"
+    question = " ".join(args.question) if command == "ask" else None
+    if sys.stdin is None and (command == "console" or question == "-"):
+        return _fail("standard input is closed: nothing to read questions from")
     if command == "report" and not (args.suggest or args.write):
         return _report(args, None)
     if command == "telegram":
@@ -123,9 +150,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"faqbot: skipped {skipped}", file=sys.stderr)
 
     if command == "ask":
-        if args.question == "-":
+        if question == "-":
             return console.ask_batch(faq, settings.top_k, sys.stdin) if args.json else _ask_lines(faq, settings.top_k, args.full)
-        return console.ask_once(faq, args.question, settings.top_k, args.json, args.full)
+        return console.ask_once(faq, question, settings.top_k, args.json, args.full)
     if command == "eval":
         from .evaluation import report
 

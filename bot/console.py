@@ -24,7 +24,7 @@ from .reply import Answer, Messages, View, compose_chosen, to_json, view
 from .text import question_text
 
 CONSOLE_USER = "console"  # the console's one user, pseudonymised in the log like a Telegram chat
-QUIT = ("/quit", "/exit", "/q")
+QUIT = ("/quit", "/exit", "/q", "quit", "exit", "退出", "再见", "拜拜")  # any case, with or without the slash
 EXPAND = ("0", "展开", "展开全文")
 RELATED_SEARCH = 8  # passages searched for the related questions of a chosen passage
 
@@ -259,7 +259,7 @@ def interactive(faq: FAQ, top_k: int, stdin: TextIO = sys.stdin, stdout: TextIO 
             print(file=stdout)
             continue
         command = line.strip()
-        if command in QUIT:
+        if command.lower().rstrip("。.!！") in QUIT:
             break
         if command in ("/help", "/?", "/about"):
             head = m.console_help + "\n" + m.console_usage + "\n\n" if command != "/about" else ""

@@ -16,7 +16,7 @@ from .decision import CALIBRATION_FILE, Calibration, Outcome, Signals, decide, f
 from .knowledge import Knowledge, Topic, load_knowledge
 from .reply import Answer, Messages, compose
 from .search import Hit, Index, Refusal, SearchResult
-from .text import question_text
+from .text import has_words, question_text
 from .semantic import STORE_NAME, DenseIndex, Vectors, load_encoder
 
 MAX_QUESTION_CHARS = 1000
@@ -124,7 +124,7 @@ class FAQ:
         """The best ``k`` passages and what to do with them: answer, ask which, or refuse."""
         signals = self.signals(question)
         if not signals.tokens:
-            return SearchResult(question, signals.tokens, (), Refusal.EMPTY)
+            return SearchResult(question, signals.tokens, (), Refusal.FILLER if has_words(question) else Refusal.EMPTY)
         fused = self.fused(signals)
         ranked = top(fused, k)
         coverage = [self.index.coverage(signals.tokens, self.index.vocabulary(int(i)), signals.information) for i in ranked]

@@ -140,7 +140,9 @@ def compose_chosen(passage: Passage, result: SearchResult, messages: Messages) -
 
 
 def to_json(answer: Answer) -> dict:
-    """The ``ask --json`` contract (DESIGN.md)."""
+    """The ``ask --json`` contract (DESIGN.md), with two added keys: ``refusal``, why there is
+    no answer (``search.Refusal``'s value; null when answered), and ``notes``, what is said
+    around the passages (a refused topic's own advice, a long question cut)."""
     return {
         "question": answer.question,
         "answered": answer.answered,
@@ -156,6 +158,8 @@ def to_json(answer: Answer) -> dict:
             for hit in answer.hits
         ],
         "disclaimer": answer.disclaimer,
+        "refusal": answer.refusal,
+        "notes": list(answer.notes),
     }
 
 

@@ -52,7 +52,8 @@ class Hit:
 class Refusal(str, Enum):
     """Why a question gets no passage: the reply can say so."""
 
-    EMPTY = "empty"  # nothing to search for: blank, punctuation, emoji, only filler words
+    EMPTY = "empty"  # no words at all: blank, punctuation, emoji, a link
+    FILLER = "filler"  # words, but none that says what is asked: a greeting, thanks, "在吗"
     OUT_OF_SCOPE = "out_of_scope"  # nearest to questions this knowledge does not answer (a topic)
     NO_MATCH = "no_match"  # nothing in the knowledge is near enough
 

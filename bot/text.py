@@ -206,6 +206,12 @@ class Tokenizer:
         return [token for part in inside if known.get(part) for token in self._canonical(part)]
 
 
+def has_words(text: str) -> bool:
+    """Whether a text holds any word (letters, digits, Chinese characters), not only emoji,
+    symbols or white space."""
+    return bool(_WORDLIKE.search(text))
+
+
 def question_text(text: str) -> str:
     """A question as the front ends hand it to the core: NFKC-composed once, here (a character
     such as U+FDFA becomes 18; composed text cannot grow again, so no later stage, the sentence

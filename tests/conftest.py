@@ -10,6 +10,7 @@ from bot.faq import FAQ
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
 SHARED = ROOT.parent / "shared"
+CONTRACT_KEYS = {"question", "answered", "clarify", "results", "disclaimer", "refusal", "notes"}  # ask --json
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,14 +2,15 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import KNOWLEDGE, ROOT, SHARED, run_faqbot
+from conftest import CONTRACT_KEYS, KNOWLEDGE, ROOT, SHARED, run_faqbot
 
-CONTRACT_KEYS = {"question", "answered", "clarify", "results", "disclaimer"}
 RESULT_KEYS = {"id", "question", "answer", "source", "score"}
 
 
@@ -190,3 +191,21 @@ def test_commands_that_measure_meaning_wait_for_every_vector_and_answering_ones_
     monkeypatch.setattr(console, "build_progress", lambda: None)  # no terminal here
     assert cli._run(cli._parser().parse_args(args)) == 1
     assert asked == [waits] and "stopped here" in capsys.readouterr().err
+
+
+def test_ask_takes_an_unquoted_question_word_by_word():
+    result = run_faqbot("ask", "--json", "借呗", "升级", "失败")
+    answer = json.loads(result.stdout)
+    assert result.returncode == 0 and answer["question"] == "借呗 升级 失败" and answer["answered"]
+
+
+@pytest.mark.parametrize("redirect, said", [("<&-", "standard input is closed"), (">&-", "standard output is closed"),
+                                            ("> /dev/full", "No space left on device")])
+def test_a_closed_or_full_stream_is_one_error_line_not_a_traceback(redirect, said):
+    if "full" in redirect and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    command = f"{shlex.quote(sys.executable)} -m bot ask --json - {redirect}"
+    result = subprocess.run(["bash", "-c", command], input="借呗额度没了\n", capture_output=True, text=True,
+                            encoding="utf-8", cwd=ROOT, timeout=600)
+    assert result.returncode == 2 and said in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.startswith("faqbot: error:")

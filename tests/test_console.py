@@ -154,6 +154,13 @@ def test_console_refusals_reach_the_maintainers_log_pseudonymised_and_private(fa
     assert "今天天气怎么样" in report.stdout
 
 
+@pytest.mark.parametrize("leave", ["/quit", "/QUIT", "exit", "退出", "再见！"])
+def test_the_usual_ways_of_leaving_end_the_console(faq, leave):
+    screen = io.StringIO()
+    assert interactive(faq, 3, io.StringIO(f"{leave}\n借呗升级失败怎么办\n"), screen, io.StringIO()) == 0
+    assert screen.getvalue().rstrip().endswith(faq.messages.console_goodbye) and "来源：" not in screen.getvalue()
+
+
 def test_an_unusable_log_folder_is_said_once_and_the_console_still_answers(faq, monkeypatch, tmp_path):
     (tmp_path / "file").write_text("", encoding="utf-8")
     monkeypatch.setenv("FAQBOT_LOG_DIR", str(tmp_path / "file" / "logs"))

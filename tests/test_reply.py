@@ -3,9 +3,13 @@
 import html
 import re
 
+import pytest
+
 from bot.console import options_of, render
 from bot.decision import Outcome
 from bot.reply import render_html, split_message, to_json, view
+
+from conftest import CONTRACT_KEYS
 
 
 def console_text(faq, answer) -> str:
@@ -95,6 +99,13 @@ def test_a_refusal_says_why_with_the_reply_its_topic_deserves(faq):
     fees = next(topic for topic in faq.knowledge.topics if "利息" in topic.name)
     assert foreign.notes == (fees.reply,)
     assert garbage.notes == (faq.messages.refusal_notes["empty"],)
+
+
+@pytest.mark.parametrize("greeting", ["你好", "谢谢", "在吗？", "hi", "hello!"])
+def test_a_greeting_is_asked_what_the_problem_is_not_told_it_has_no_text(faq, greeting):
+    answer = faq.ask(greeting)
+    assert not answer.answered and answer.refusal == "filler"
+    assert answer.notes == (faq.messages.refusal_notes["filler"],)
 
 
 # --- the answer view (what a person is shown, on any screen) ---------------------------------
@@ -201,5 +212,6 @@ def test_a_refusal_says_why_in_plain_words_with_the_topics_hint_and_examples(faq
 def test_the_json_contract_keeps_its_keys(faq):
     for question in ["借呗升级失败怎么办", "今天天气怎么样"]:
         data = to_json(faq.ask(question))
-        assert set(data) == {"question", "answered", "clarify", "results", "disclaimer"}
+        assert set(data) == CONTRACT_KEYS
         assert all(set(r) == {"id", "question", "answer", "source", "score"} for r in data["results"])
+        assert (data["refusal"] is None) == data["answered"] and all(isinstance(n, str) for n in data["notes"])

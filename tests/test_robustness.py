@@ -14,7 +14,7 @@ from bot.knowledge import KnowledgeError, MAX_FILE_BYTES, load_knowledge
 from bot.search import LAST_SENTENCE_CHARS
 from bot.text import MAX_QUESTION_CHARS
 
-from conftest import SHARED, run_faqbot
+from conftest import CONTRACT_KEYS, SHARED, run_faqbot
 
 NASTY = [
     "", " ", "\t", "？？？", "!!!", "🤔💸❓", "😀" * 50, "的了吗呢吧", "<b>借呗</b>", "&amp;&lt;", "[借呗](http://x)",
@@ -52,7 +52,7 @@ def test_batch_mode_one_json_line_per_input_line_whatever_comes_in():
     assert len(out) == len(lines) + 1
     for line in out:
         answer = json.loads(line)
-        assert set(answer) == {"question", "answered", "clarify", "results", "disclaimer"}
+        assert set(answer) == CONTRACT_KEYS
 
 
 def _real_questions() -> list[str]:
