@@ -21,6 +21,7 @@ from .decision import Outcome
 from .faq import FAQ
 from .feedback import QuestionLog, log_dir
 from .reply import Answer, Messages, View, compose_chosen, to_json, view
+from .search import Refusal
 from .text import question_text
 
 CONSOLE_USER = "console"  # the console's one user, pseudonymised in the log like a Telegram chat
@@ -167,7 +168,7 @@ def respond(faq: FAQ, line: str, last: Shown | None, top_k: int, style: Style = 
 def _show(faq: FAQ, answer: Answer, style: Style, events: tuple[Event, ...] = ()) -> Turn:
     shown = view(answer)
     options = options_of(shown, faq.messages)
-    if shown.kind is Outcome.REFUSE and answer.question.strip():
+    if shown.kind is Outcome.REFUSE and Refusal(answer.refusal).asked:
         events += (Event("refused", answer.question, answer.best_score),)
     return Turn(render(shown, options, faq.messages, style), Shown(shown, options), events)
 

@@ -123,7 +123,7 @@ class FAQ:
     def search(self, question: str, k: int = 3) -> SearchResult:
         """The best ``k`` passages and what to do with them: answer, ask which, or refuse."""
         signals = self.signals(question)
-        if not signals.tokens:
+        if set(signals.tokens) <= self.index.tokenizer.vocabulary.products:  # nothing asked (or only "借呗")
             return SearchResult(question, signals.tokens, (), Refusal.FILLER if has_words(question) else Refusal.EMPTY)
         fused = self.fused(signals)
         ranked = top(fused, k)

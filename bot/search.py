@@ -53,9 +53,15 @@ class Refusal(str, Enum):
     """Why a question gets no passage: the reply can say so."""
 
     EMPTY = "empty"  # no words at all: blank, punctuation, emoji, a link
-    FILLER = "filler"  # words, but none that says what is asked: a greeting, thanks, "在吗"
+    FILLER = "filler"  # words, but none that says what is asked: a greeting, thanks, "在吗", the product's bare name
     OUT_OF_SCOPE = "out_of_scope"  # nearest to questions this knowledge does not answer (a topic)
     NO_MATCH = "no_match"  # nothing in the knowledge is near enough
+
+    @property
+    def asked(self) -> bool:
+        """Whether something was asked that the knowledge could learn to answer: worth the
+        maintainers' log of refused questions (a greeting or an emoji is not)."""
+        return self not in (Refusal.EMPTY, Refusal.FILLER)
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ from .faq import FAQ
 from .feedback import QuestionLog, log_dir, log_limits
 from .knowledge import KnowledgeError, Passage
 from .reply import Answer, compose_chosen, render_html, split_message, view
-from .search import SearchResult
+from .search import Refusal, SearchResult
 from .suggest import recent_report
 from .text import RESOURCES, question_text
 
@@ -734,7 +734,7 @@ async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if answer is None:  # the bot is stopping
         return
     context.bot_data["counts"]["answered" if answer.answered else "refused"] += 1
-    if not answer.answered:
+    if not answer.answered and Refusal(answer.refusal).asked:
         note_question(context, "refused", message.chat_id, question, answer.best_score, [])
     await send_answer(context, message.chat_id, answer, message.message_id)
     log.info("answered chat=%s answered=%s top=%s", pseudonym(context, message.chat_id), answer.answered,

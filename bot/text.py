@@ -92,6 +92,12 @@ class Vocabulary:
         )
 
     @cached_property
+    def products(self) -> frozenset[str]:
+        """The product this knowledge is about (``siblings.tsv``'s second column): named alone,
+        it says nothing of the problem."""
+        return frozenset(self.siblings.values())
+
+    @cached_property
     def rewrites(self) -> dict[str, str]:
         """What ``Tokenizer.spelling`` replaces in a text, typos and Cantonese alike."""
         return self.typos | self.cantonese

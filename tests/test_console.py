@@ -143,10 +143,11 @@ def test_a_refusal_offers_numbered_examples_that_a_number_asks(faq):
 def test_console_refusals_reach_the_maintainers_log_pseudonymised_and_private(faq, monkeypatch, tmp_path):
     monkeypatch.setenv("FAQBOT_LOG_DIR", str(tmp_path / "logs"))
     screen = io.StringIO()
-    interactive(faq, 3, io.StringIO("今天天气怎么样\n/aboot\n借呗升级失败怎么办\n/quit\n"), screen, io.StringIO())
+    interactive(faq, 3, io.StringIO("今天天气怎么样\n/aboot\n你好\n借呗升级失败怎么办\n/quit\n"), screen, io.StringIO())
     log = tmp_path / "logs" / "unanswered.jsonl"
     entries = read_log(log)
-    assert [(e["kind"], e["question"]) for e in entries] == [("refused", "今天天气怎么样")]  # a mistyped command is not a question
+    # a mistyped command is not a question, nor is a greeting
+    assert [(e["kind"], e["question"]) for e in entries] == [("refused", "今天天气怎么样")]
     assert faq.messages.console_unknown_command in screen.getvalue()
     assert entries[0]["chat"] != "console" and len(entries[0]["chat"]) == 16
     assert stat.S_IMODE(log.stat().st_mode) == 0o600

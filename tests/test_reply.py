@@ -101,8 +101,8 @@ def test_a_refusal_says_why_with_the_reply_its_topic_deserves(faq):
     assert garbage.notes == (faq.messages.refusal_notes["empty"],)
 
 
-@pytest.mark.parametrize("greeting", ["你好", "谢谢", "在吗？", "hi", "hello!"])
-def test_a_greeting_is_asked_what_the_problem_is_not_told_it_has_no_text(faq, greeting):
+@pytest.mark.parametrize("greeting", ["你好", "谢谢", "在吗？", "hi", "hello!", "借呗", "蚂蚁借呗？", "jiebei"])
+def test_a_greeting_or_the_bare_product_name_is_asked_what_the_problem_is(faq, greeting):
     answer = faq.ask(greeting)
     assert not answer.answered and answer.refusal == "filler"
     assert answer.notes == (faq.messages.refusal_notes["filler"],)

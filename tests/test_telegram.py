@@ -379,6 +379,8 @@ def test_refused_questions_and_thumbs_down_go_to_the_question_log_under_a_salted
     for text in refused:
         question, _ = ask(api, text, chat_id=OTHER_PRIVATE)
         reply_to(api, question)
+    question, _ = ask(api, "你好", chat_id=OTHER_PRIVATE)  # refused too, but nothing was asked: not logged
+    reply_to(api, question)
     question, _ = ask(api, "借呗额度异常")
     answer = reply_to(api, question)
     answered(api, press(api, answer, "👎"))
