@@ -98,14 +98,17 @@ def options_of(shown: View, m: Messages) -> tuple[Option, ...]:
     return tuple(Option(example, question=example) for example in shown.examples)
 
 
-def render(shown: View, options: tuple[Option, ...], m: Messages, style: Style = Style(), full: bool = False) -> str:
-    """A view as text: the answer (``full``: the whole passage) or the refusal, the numbered
-    options under their heading, the short disclaimer."""
+def render(shown: View, options: tuple[Option, ...], m: Messages, style: Style = Style(), full: bool = False,
+           replies: bool = True) -> str:
+    """A view as text: the answer (``full``: the whole passage) or the refusal, the options under
+    their heading, the short disclaimer. ``replies``: the prompt awaits a reply, so the options
+    are numbered to type; else (one question from the command line) they are a plain list, "都不是"
+    is left out and the whole passage is offered as ``--full``."""
     blocks = list(shown.notes)
     if shown.kind is Outcome.ANSWER:
         lines = [style.title(f"【{shown.title}】"), shown.full if full else shown.short]
         if shown.more and not full:
-            lines.append(style.quiet(m.console_expand_hint))
+            lines.append(style.quiet(m.console_expand_hint if replies else m.oneshot_expand_hint))
         if shown.source:
             lines.append(style.quiet(f"—— 来源：{shown.source}"))
         blocks.append("\n".join(lines))
@@ -115,9 +118,10 @@ def render(shown: View, options: tuple[Option, ...], m: Messages, style: Style =
     else:
         blocks.append("\n".join(filter(None, [shown.reason, shown.hint])))
         heading = m.examples_heading
-    if options:
-        blocks.append(heading + "\n" + "\n".join(
-            f"{style.number(f'{n:>2}.')} {option.label}" for n, option in enumerate(options, start=1)))
+    listed = options if replies else tuple(o for o in options if o.passage or o.question)
+    if listed:
+        marks = (style.number(f"{n:>2}.") if replies else " ·" for n in range(1, len(listed) + 1))
+        blocks.append(heading + "\n" + "\n".join(f"{mark} {option.label}" for mark, option in zip(marks, listed)))
     if shown.kind is Outcome.REFUSE:
         blocks.append(m.official_channel)
     return "\n\n".join([*blocks, style.quiet("⚠️ " + shown.disclaimer_short)])
@@ -303,7 +307,7 @@ def ask_once(faq: FAQ, question: str, top_k: int, as_json: bool, full: bool = Fa
         text = json.dumps(to_json(answer), ensure_ascii=False)
     else:
         shown = view(answer)
-        text = render(shown, options_of(shown, faq.messages), faq.messages, Style.of(stdout), full)
+        text = render(shown, options_of(shown, faq.messages), faq.messages, Style.of(stdout), full, replies=False)
     print(text, file=stdout)
     return 0
 

@@ -47,6 +47,7 @@ class Messages:
     console_prompt: str
     console_goodbye: str
     console_expand_hint: str
+    oneshot_expand_hint: str
     console_none_of_these: str
     console_none_noted: str
     console_no_such_choice: str

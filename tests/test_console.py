@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.console import Shown, Style, about, interactive, options_of, render, respond
+from bot.console import Shown, Style, about, ask_once, interactive, options_of, render, respond
 from bot.decision import Outcome
 from bot.feedback import read_log
 from bot.reply import compose, view
@@ -247,3 +247,20 @@ def test_a_real_terminal_session_ctrl_c_clears_the_line_numbers_open_and_about_l
             os.kill(pid, 9)
             finished = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(finished[1]) == 0 and "Traceback" not in screen()
+
+
+def test_one_question_from_the_command_line_offers_nothing_to_type(faq):
+    """`faqbot ask` ends after its answer: its options are a plain list (no numbers to type, no
+    "都不是"), and the whole passage is offered as --full, not "输入 0"."""
+    texts = []
+    for question in ("借呗升级失败怎么办", "今天天气怎么样"):
+        screen = io.StringIO()
+        assert ask_once(faq, question, 3, as_json=False, stdout=screen) == 0
+        text = screen.getvalue()
+        labels = [o.label for o in options_of(view(faq.ask(question)), faq.messages) if o.passage or o.question]
+        lines = text.splitlines()
+        assert labels and all(f" · {label}" in lines for label in labels), text
+        assert not any(re.fullmatch(rf"\s*\d+\.\s*{re.escape(label)}", line) for label in labels for line in lines)
+        assert faq.messages.console_expand_hint not in text and faq.messages.console_none_of_these not in text
+        texts.append(text)
+    assert faq.messages.oneshot_expand_hint in texts[0]  # a long passage, shortened
