@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import sys
 import time
 import unicodedata
@@ -27,6 +28,9 @@ from .text import question_text
 CONSOLE_USER = "console"  # the console's one user, pseudonymised in the log like a Telegram chat
 QUIT = ("/quit", "/exit", "/q", "quit", "exit", "退出", "再见", "拜拜")  # any case, with or without the slash
 EXPAND = ("0", "展开", "展开全文")
+NONE_OF_THESE = ("都不是", "都不对", "都没有", "没有我要的")  # typed instead of the "都不是" option's number
+_ORDINAL = re.compile(r"第?([0-9]+|[一二两三四五六七八九十])(?:个|项|条|号)?")
+_NUMERALS = "一二三四五六七八九十"
 RELATED_SEARCH = 8  # passages searched for the related questions of a chosen passage
 
 
@@ -161,12 +165,24 @@ def respond(faq: FAQ, line: str, last: Shown | None, top_k: int, style: Style = 
         if last is None or last.view.kind is not Outcome.ANSWER:
             return Turn(m.console_nothing_to_expand, last)
         return Turn(render(last.view, last.options, m, style, full=True), last)
-    if typed.isdecimal() and typed.isascii() and last is not None and last.options:
-        number = int(typed)
+    number = _choice(typed, last.options) if last is not None and last.options else None
+    if number is not None:
         if not 1 <= number <= len(last.options):
             return Turn(m.console_no_such_choice.format(number=number, choices=f"1–{len(last.options)}"), last)
         return _pick(faq, last, last.options[number - 1], top_k, style)
     return _show(faq, answer_to(faq, line.strip(), top_k), style)
+
+
+def _choice(typed: str, options: tuple[Option, ...]) -> int | None:
+    """The option a typed line picks, by number ("2", "第二个", "第2项") or, for the "都不是"
+    option, in words; None when the line is not a choice (then it is a question)."""
+    if typed in NONE_OF_THESE:
+        return next((n for n, o in enumerate(options, start=1) if not (o.passage or o.question)), None)
+    match = _ORDINAL.fullmatch(typed)
+    if not match:
+        return None
+    digits = match.group(1)
+    return int(digits) if digits.isdecimal() else 2 if digits == "两" else _NUMERALS.index(digits) + 1
 
 
 def _show(faq: FAQ, answer: Answer, style: Style, events: tuple[Event, ...] = ()) -> Turn:

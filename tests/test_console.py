@@ -133,6 +133,16 @@ def test_a_clarification_numbers_its_candidates_and_none_of_these_last(faq, m):
     assert set(none.events[0].shown) == {o.passage for o in shown.options if o.passage}
 
 
+def test_a_choice_can_be_typed_in_words(faq, m):
+    shown = _clarification(faq)
+    for typed in ("第二个", "第2项", "２"):
+        assert respond(faq, typed, shown, 3).shown.view.passage == shown.options[1].passage
+    none = respond(faq, "都不是", shown, 3)
+    assert none.text == m.console_none_noted and [e.kind for e in none.events] == ["none_of_these"]
+    assert respond(faq, "第九个", shown, 3).text == m.console_no_such_choice.format(
+        number=9, choices=f"1–{len(shown.options)}")
+
+
 def test_a_refusal_offers_numbered_examples_that_a_number_asks(faq):
     refused = respond(faq, "今天天气怎么样", None, 3)
     assert refused.shown.view.kind is Outcome.REFUSE and [e.kind for e in refused.events] == ["refused"]
