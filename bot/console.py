@@ -29,8 +29,8 @@ CONSOLE_USER = "console"  # the console's one user, pseudonymised in the log lik
 QUIT = ("/quit", "/exit", "/q", "quit", "exit", "退出", "再见", "拜拜")  # any case, with or without the slash
 EXPAND = ("0", "展开", "展开全文")
 NONE_OF_THESE = ("都不是", "都不对", "都没有", "没有我要的")  # typed instead of the "都不是" option's number
+_NUMERALS = {numeral: n for n, numeral in enumerate("一二三四五六七八九十", start=1)} | {"两": 2}
 _ORDINAL = re.compile(r"第?([0-9]+|[一二两三四五六七八九十])(?:个|项|条|号)?")
-_NUMERALS = "一二三四五六七八九十"
 RELATED_SEARCH = 8  # passages searched for the related questions of a chosen passage
 
 
@@ -181,8 +181,8 @@ def _choice(typed: str, options: tuple[Option, ...]) -> int | None:
     match = _ORDINAL.fullmatch(typed)
     if not match:
         return None
-    digits = match.group(1)
-    return int(digits) if digits.isdecimal() else 2 if digits == "两" else _NUMERALS.index(digits) + 1
+    number = match.group(1)
+    return int(number) if number.isdecimal() else _NUMERALS[number]
 
 
 def _show(faq: FAQ, answer: Answer, style: Style, events: tuple[Event, ...] = ()) -> Turn:
