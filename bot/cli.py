@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import errno
 import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from . import __version__
 from .config import Settings
@@ -78,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     """The command, its output flushed here so that a reader who stops early (``| head``) ends it
     quietly, with the status a shell gives a command killed by SIGPIPE; output that cannot be
     written at all (a closed or full file) is one error line, not a traceback."""
-    for stream, encoding in ((sys.stdin, "utf-8-sig"), (sys.stdout, "utf-8"), (sys.stderr, "utf-8")):
+    codecs.register_error(UNDECODABLE, _replace_warning_once())
+    for stream, encoding, errors in ((sys.stdin, "utf-8-sig", UNDECODABLE), (sys.stdout, "utf-8", "replace"),
+                                     (sys.stderr, "utf-8", "replace")):
         if hasattr(stream, "reconfigure"):  # utf-8-sig: a BOM opening the input is not part of a question
-            stream.reconfigure(encoding=encoding, errors="replace")
+            stream.reconfigure(encoding=encoding, errors=errors)
     if sys.stdout is None:
         return _fail("standard output is closed")
     try:
@@ -95,6 +99,25 @@ def main(argv: list[str] | None = None) -> int:
         _drop_output()
         return _fail(f"cannot write the output: {error.strerror}")
     return status
+
+
+UNDECODABLE = "faqbot-undecodable"  # the error handler of standard input
+
+
+def _replace_warning_once() -> Callable[[UnicodeDecodeError], tuple[str, int]]:
+    """An error handler: bytes that are not UTF-8 become U+FFFD, as with errors="replace", and the
+    first time stderr says so, for a question read with holes in it is not the one typed."""
+    warned = False
+
+    def handler(error: UnicodeDecodeError) -> tuple[str, int]:
+        nonlocal warned
+        if not warned and sys.stderr is not None:
+            print("faqbot: warning: standard input is not valid UTF-8; unreadable bytes are read as �",
+                  file=sys.stderr)
+            warned = True
+        return "\ufffd", error.end
+
+    return handler
 
 
 PIPE_CLOSED = 128 + 13  # what a shell reports for a command ended by SIGPIPE

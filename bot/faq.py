@@ -102,9 +102,10 @@ class FAQ:
         every answer is ranked and decided on words alone."""
         return self.vectors.index if self.vectors is not None else None
 
-    def signals(self, question: str) -> Signals:
-        """Every retriever's scores of every passage, and the nearest out-of-scope example."""
-        tokens = self.index.question_tokens(question)
+    def signals(self, question: str, tokens: tuple[str, ...] | None = None) -> Signals:
+        """Every retriever's scores of every passage, and the nearest out-of-scope example
+        (``tokens``: the question's, when the caller has them already)."""
+        tokens = self.index.question_tokens(question) if tokens is None else tokens
         retrievers = {"bm25": self.index.passage_scores(tokens) if tokens else np.zeros(len(self.index.passages))}
         information = self.index.information(set(tokens)) if tokens else 0.0
         outside_coverage, topic_by_words = self.index.outside(tokens, information)
@@ -122,9 +123,10 @@ class FAQ:
 
     def search(self, question: str, k: int = 3) -> SearchResult:
         """The best ``k`` passages and what to do with them: answer, ask which, or refuse."""
-        signals = self.signals(question)
-        if set(signals.tokens) <= self.index.tokenizer.vocabulary.products:  # nothing asked (or only "借呗")
-            return SearchResult(question, signals.tokens, (), Refusal.FILLER if has_words(question) else Refusal.EMPTY)
+        tokens = self.index.question_tokens(question)
+        if set(tokens) <= self.index.tokenizer.vocabulary.products:  # nothing asked (or only "借呗"): no encoding
+            return SearchResult(question, tokens, (), Refusal.FILLER if has_words(question) else Refusal.EMPTY)
+        signals = self.signals(question, tokens)
         fused = self.fused(signals)
         ranked = top(fused, k)
         coverage = [self.index.coverage(signals.tokens, self.index.vocabulary(int(i)), signals.information) for i in ranked]

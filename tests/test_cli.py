@@ -150,6 +150,15 @@ def test_a_byte_order_mark_opening_the_batch_is_not_part_of_the_first_question()
     assert questions == ["借呗升级失败", "\ufeff借呗额度异常"]  # only the file's first bytes are a BOM
 
 
+def test_input_that_is_not_utf8_is_answered_with_one_warning():
+    process = subprocess.run([sys.executable, "-m", "bot", "--lexical", "ask", "--json", "-"],
+                             input="借呗升级失败\n".encode() + b"\xff\xfe\xe5\x80\n" + "借呗额度异常\n".encode(),
+                             capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"}, cwd=ROOT, timeout=600)
+    questions = [json.loads(line)["question"] for line in process.stdout.decode().splitlines()]
+    assert process.returncode == 0 and questions == ["借呗升级失败", "\ufffd\ufffd\ufffd", "借呗额度异常"]
+    assert process.stderr.decode().count("not valid UTF-8") == 1
+
+
 def test_eval_json_is_one_compact_object_a_script_can_grep(tmp_path):
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "借呗升级失败怎么办", "expect": []}\n', encoding="utf-8")

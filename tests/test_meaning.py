@@ -104,6 +104,26 @@ def test_editing_one_similar_question_embeds_only_that_question(tmp_path):
     assert again.ready and again.pending == 0 and encoder.encoded == ["借呗这个月为啥又升级失败"]  # kept in the cache
 
 
+def test_nothing_asked_is_answered_without_running_the_encoder(faq):
+    class Watched(HashEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.questions: list[str] = []
+
+        def question(self, text):
+            self.questions.append(text)
+            return super().question(text)
+
+    encoder = Watched()
+    knowledge = faq.knowledge
+    bot = replace(faq, vectors=Vectors(knowledge.passages, knowledge.topics, encoder, [], wait=True))
+    for nothing in ("", "   ", "🤔🤔🤔", "你好", "谢谢！", "借呗"):
+        assert bot.ask(nothing).refusal in ("empty", "filler")
+    assert encoder.questions == []
+    bot.ask("借呗升级失败怎么办")
+    assert len(encoder.questions) == 1  # a question is encoded, once
+
+
 def test_answers_come_from_words_while_vectors_are_embedded_then_rank_as_if_they_had_been_ready(faq, tmp_path):
     knowledge = faq.knowledge
     gate = threading.Semaphore(0)
