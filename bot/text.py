@@ -41,6 +41,8 @@ MAX_EXPANSION = 1000  # characters normalisation may add to a text (NFKC makes o
 MAX_QUESTION_CHARS = 200  # of a question, as typed and once normalised
 MAX_QUESTION_TOKENS = 100  # of a question
 _WORDLIKE = re.compile(r"[\w\u3400-\u9fff]", re.UNICODE)
+SENTENCE_ENDS = "。！？!?；;"  # what ends a sentence, in Chinese and Western punctuation
+_AFTER_SENTENCE = re.compile(f"(?<=[{SENTENCE_ENDS}\n])")
 # "怎么" asks how (怎么提额) or, followed by a change or a negation, why (额度怎么没了, 怎么降了):
 # the articles explain problems, so the two must not look alike once "怎么" is dropped as a stop word.
 # At the end of a clause it asks how something is (普及程度如何, 信用咋样): neither.
@@ -216,6 +218,18 @@ def has_words(text: str) -> bool:
     """Whether a text holds any word (letters, digits, Chinese characters), not only emoji,
     symbols or white space."""
     return bool(_WORDLIKE.search(text))
+
+
+def sentence_groups(text: str, chars: int) -> list[str]:
+    """A text cut after its sentences (and lines), neighbours joined while they fit in ``chars``
+    characters: a short sentence is read with the next, a long one alone. Never empty."""
+    groups: list[str] = []
+    for sentence in filter(str.strip, _AFTER_SENTENCE.split(text)):
+        if groups and len(groups[-1]) + len(sentence) <= chars:
+            groups[-1] += sentence
+        else:
+            groups.append(sentence)
+    return groups or [text]
 
 
 def question_text(text: str) -> str:

@@ -21,6 +21,7 @@ from bot.knowledge import KnowledgeError, load_knowledge, read_unanswerable
 from bot.reply import compose, to_json
 from bot.search import Hit, SearchResult
 from bot.semantic import TextPlan, Vectors, VectorStore
+from bot.text import sentence_groups
 
 from conftest import KNOWLEDGE, ROOT, SHARED, run_faqbot
 
@@ -102,6 +103,20 @@ def test_editing_one_similar_question_embeds_only_that_question(tmp_path):
     assert edited.ready and encoder.encoded == ["借呗这个月为啥又升级失败"]  # a few: embedded during the start
     again = Vectors(passages, knowledge.topics, encoder, [KNOWLEDGE / semantic.STORE_NAME, tmp_path / "vectors.npz"])
     assert again.ready and again.pending == 0 and encoder.encoded == ["借呗这个月为啥又升级失败"]  # kept in the cache
+
+
+def test_one_sentence_of_a_long_answer_finds_that_answer(faq):
+    """The answer retriever reads an answer sentence by sentence: a question about one point of it
+    meets that sentence, not an average of the whole (which found 10 of these 25 passages)."""
+    found = asked = 0
+    for number, passage in enumerate(faq.knowledge.passages):
+        sentences = sentence_groups(passage.answer, semantic.ANSWER_PART_CHARS)
+        if len(sentences) >= 3:
+            middle = sentences[len(sentences) // 2]
+            holders = {n for n, p in enumerate(faq.knowledge.passages) if middle in p.answer}  # a passage told twice
+            asked += 1
+            found += int(np.argmax(faq.signals(middle).retrievers["dense_answer"])) in holders
+    assert asked >= 10 and found >= 0.6 * asked
 
 
 def test_nothing_asked_is_answered_without_running_the_encoder(faq):

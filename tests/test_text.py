@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from bot.text import HOW_TO, MAX_EXPANSION, MAX_QUESTION_CHARS, MAX_QUESTION_TOKENS, WHY, Tokenizer, _NUMBER, _number_mask
+from bot.text import HOW_TO, MAX_EXPANSION, MAX_QUESTION_CHARS, MAX_QUESTION_TOKENS, WHY, Tokenizer, _NUMBER, _number_mask, sentence_groups
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +165,9 @@ def test_a_question_has_a_bounded_number_of_tokens_whatever_it_holds(tokenizer):
     asked = "借呗升级失败怎么办"
     assert tokenizer.question_tokens(asked) == tokenizer.tokens(asked)
     assert tokenizer.question_tokens("借呗额度怎么没了" + "啊" * 5000)[-1] == WHY
+
+
+def test_an_answer_is_cut_after_its_sentences_short_neighbours_joined():
+    text = "短句一。短句二！这是一个比较长的句子，它自己就超过了上限的长度。\n第二行没有句号\n"
+    assert sentence_groups(text, 12) == ["短句一。短句二！", "这是一个比较长的句子，它自己就超过了上限的长度。", "第二行没有句号\n"]
+    assert sentence_groups("没有标点的一段话", 12) == ["没有标点的一段话"] and sentence_groups("", 12) == [""]
