@@ -6,7 +6,12 @@ answered, it reports the share where both sides get the same first passage. A cl
 ("您是想问：…", ``clarify: true``) counts as answered, its first candidate as its first passage. Skips cleanly when
 the data is absent. Not part of the test run.
 
-    python benchmarks/paraphrase.py [--knowledge DIR] [--data DIR] [--json]
+What a careful person would get: ``tests/data/paraphrase_pair_labels.jsonl`` labels both sides of
+150 ATEC pairs (drawn with 借呗 on a side, seed 20261209), each side on its own, shuffled, by a
+labeller who never saw the bot or the other side. The same agreement is reported for the labeller
+and for the bot on those pairs (``--labelled-only``: only this, in seconds).
+
+    python benchmarks/paraphrase.py [--knowledge DIR] [--data DIR] [--json] [--labelled-only]
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import csv
 import json
 import random
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -24,7 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings  # noqa: E402
+from bot.evaluation import correct_passages, load_cases  # noqa: E402
 from bot.faq import FAQ  # noqa: E402
+
+LABELLED_PAIRS = ROOT / "tests" / "data" / "paraphrase_pair_labels.jsonl"
 
 
 def paraphrase_pairs(data: Path, with_afqmc: bool = False) -> Iterator[tuple[str, str, str]]:
@@ -91,6 +99,29 @@ def measure(faq: FAQ, pairs: Iterable[tuple[str, str, str]], progress: int = 0) 
     return figures_of(counts)
 
 
+def labelled_agreement(faq: FAQ, path: Path) -> dict:
+    """Agreement of a labeller and of the bot on the same pairs, each over the pairs where it
+    answers at least one side: the same passage (for the labeller, overlapping passages) on both."""
+    pairs: dict[tuple[str, str], list] = defaultdict(list)
+    for case in load_cases(path):
+        file, line, _ = case.id.rsplit(":", 2)
+        pairs[(file, line)].append(case)
+    passages = faq.index.passages
+    labeller, bot = Counter(), Counter()
+    for sides in (cases for cases in pairs.values() if len(cases) == 2):
+        labelled = [frozenset(passages[n].id for n in correct_passages(c, passages)) if c.answerable else None
+                    for c in sides]
+        shown = [frozenset(ids[:1]) if (ids := shown_passages(faq, c.question)) else None for c in sides]
+        for counts, (a, b) in ((labeller, labelled), (bot, shown)):
+            if a is not None or b is not None:
+                counts["at least one answered"] += 1
+                counts["same passage"] += bool(a and b and a & b)
+    return {"labelled pairs": sum(len(cases) == 2 for cases in pairs.values()),
+            **{f"{who}: agreement": round(c["same passage"] / c["at least one answered"], 4) if c["at least one answered"] else None
+               for who, c in (("labeller", labeller), ("bot", bot))},
+            **{f"{who}: pairs with a side answered": c["at least one answered"] for who, c in (("labeller", labeller), ("bot", bot))}}
+
+
 def figures_of(counts: Counter) -> dict:
     counts = Counter(counts)
     answered = counts["pairs"] - counts["both refused"]
@@ -117,15 +148,20 @@ def main() -> int:
                         help="a seeded random sample of N pairs instead of all (an estimate; say so)")
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--progress", type=int, default=0, metavar="N", help="running figures on stderr every N pairs")
+    parser.add_argument("--labelled-only", action="store_true", help="only the labelled pairs: a person beside the bot")
     args = parser.parse_args()
     if not args.data.exists():
         print(f"skipped: no data at {args.data}")
         return 0
     faq = FAQ.load(Settings.from_env(str(args.knowledge) if args.knowledge else None).knowledge)
-    pairs = distinct_pairs(paraphrase_pairs(args.data, args.with_afqmc))
-    if args.sample and args.sample < len(pairs):
-        pairs = random.Random(args.seed).sample(pairs, args.sample)
-    figures = measure(faq, pairs, args.progress)
+    figures = {}
+    if not args.labelled_only:
+        pairs = distinct_pairs(paraphrase_pairs(args.data, args.with_afqmc))
+        if args.sample and args.sample < len(pairs):
+            pairs = random.Random(args.seed).sample(pairs, args.sample)
+        figures = measure(faq, pairs, args.progress)
+    if LABELLED_PAIRS.exists():
+        figures |= labelled_agreement(faq, LABELLED_PAIRS)
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
