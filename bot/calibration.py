@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .config import MAX_FALSE_ANSWERS
 from .decision import RETRIEVERS, Calibration, ScopeModel, Signals, fuse, scope_features, standardised, top
 from .evaluation import LABELLED_SETS, PROJECT_ROOT, Case, correct_passages, load_cases
 
@@ -168,7 +169,7 @@ def fit_close(examples: Sequence[Example], fusion: dict[str, float]) -> float:
     return round(best_ratio, 3)
 
 
-def calibrate(faq, specs: Sequence[str], max_false_answers: float = 0.08) -> tuple[Calibration, dict]:
+def calibrate(faq, specs: Sequence[str], max_false_answers: float = MAX_FALSE_ANSWERS) -> tuple[Calibration, dict]:
     """A new calibration from labelled questions, and the figures that justify it (the refusal
     trade-off of out-of-fold probabilities, per scope model)."""
     examples = collect(faq, specs)

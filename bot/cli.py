@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .config import Settings
+from .config import MAX_FALSE_ANSWERS, Settings
 from .knowledge import KnowledgeError
 
 
@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                                     help="fit fusion weights and refusal thresholds on labelled questions")
     calibrate.add_argument("files", nargs="*",
                            help="question files, FILE:teach / FILE:odd for a half (default: the teaching data)")
-    calibrate.add_argument("--max-false-answers", type=float, default=0.08, metavar="RATE",
-                           help="share of out-of-scope questions the bot may answer (default 0.08)")
+    calibrate.add_argument("--max-false-answers", type=float, default=MAX_FALSE_ANSWERS, metavar="RATE",
+                           help=f"share of out-of-scope questions the bot may answer (default {MAX_FALSE_ANSWERS}, as shipped)")
     calibrate.add_argument("--out", type=Path, default=None, metavar="FILE",
                            help="where to write it (default: calibration.json of the knowledge folder)")
     calibrate.add_argument("--plot", type=Path, default=None, metavar="FILE.png",

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+MAX_FALSE_ANSWERS = 0.13  # the shipped strictness (out-of-scope questions answered), which `faqbot calibrate` reproduces
+
 
 def shipped_knowledge() -> Path:
     """The knowledge folder installed with the package (``knowledge/`` of the project)."""

@@ -166,6 +166,8 @@ def respond(faq: FAQ, line: str, last: Shown | None, top_k: int, style: Style = 
             return Turn(m.console_nothing_to_expand, last)
         return Turn(render(last.view, last.options, m, style, full=True), last)
     number = _choice(typed, last.options) if last is not None and last.options else None
+    if number is None and typed in NONE_OF_THESE:
+        return Turn(m.console_nothing_to_decline, last)
     if number is not None:
         if not 1 <= number <= len(last.options):
             return Turn(m.console_no_such_choice.format(number=number, choices=f"1–{len(last.options)}"), last)

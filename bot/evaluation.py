@@ -90,11 +90,21 @@ def load_cases(spec: str | Path) -> list[Case]:
     question (file, line, field of a dataset in shared/data, as in ``tests/data/real_labels.jsonl``),
     resolved here."""
     path, half = split_path(spec)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
     cases = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        row = json.loads(line)
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not a JSON line ({error.msg}); each line is "
+                             '{"question": "…", "expect": ["…"]}') from None
+        if not isinstance(row, dict) or not ({"question", "expect"} <= row.keys() or {"file", "line", "field"} <= row.keys()):
+            raise ValueError(f"{path}:{number}: each line needs \"question\" and \"expect\" (or a dataset reference)")
         if not _in_half(row, number, half):
             continue
         if "question" in row:

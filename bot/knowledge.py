@@ -16,6 +16,7 @@ other content. Size limits: articles and similar-question files 5 MB, Q&A files 
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import io
 import json
@@ -36,7 +37,7 @@ MAX_QA_FILE_BYTES = 200_000_000  # a Q&A file: 100,000 entries are about 12 MB
 CONCLUSION_HEADING = "结语"
 OVERVIEW_CHARS = 900
 
-_SENTENCE_END = "。！？!?；;：:，,、…）)”\"】"
+_TEXT_END = "。！!；;：:，,、…）)”\"】"  # a short line ending so is text; a question mark may end a heading (FAQ headings ask)
 _NUMBERED_ITEM = re.compile(r"^(\d{1,2})\s*[.、．)）]\s*(\S.*)$")
 _FIGURE_CAPTION = re.compile(r"\s图\s*\d{1,2}$")
 _AUTHOR_LINE = re.compile(r"^作者\s*[:：].{0,40}$")
@@ -107,7 +108,7 @@ class Knowledge:
     skipped: tuple[str, ...] = ()
     encodings: dict[str, str] = field(default_factory=dict)
     digest: str = ""  # sha256 of every file's name and the bytes parsed: a cache key that cannot go stale
-    warnings: tuple[str, ...] = ()  # what was repaired on the way (duplicate ids made unique)
+    warnings: tuple[str, ...] = ()  # what a maintainer should hear of (headings left without text, misnamed files, ...)
     topics: tuple[Topic, ...] = ()  # questions it does not answer (``*.unanswerable.txt``)
 
 
@@ -169,9 +170,15 @@ def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> tuple[str, str]:
 
 
 def decode(path: Path, data: bytes) -> tuple[str, str]:
-    """A file's bytes as text, and the encoding they were in."""
+    """A file's bytes as text, and the encoding they were in (UTF-16 only with its byte-order
+    mark, as Windows Notepad writes it)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return _non_empty(path, data.decode("utf-16")), "utf-16"
+        except UnicodeDecodeError:
+            raise KnowledgeError(path, "invalid UTF-16 (truncated or damaged text)") from None
     if b"\x00" in data:
-        raise KnowledgeError(path, "binary file (contains NUL bytes)")
+        raise KnowledgeError(path, "binary file (contains NUL bytes); save it as UTF-8 text")
     try:
         return _non_empty(path, data.decode("utf-8-sig")), "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
     except UnicodeDecodeError as error:
@@ -219,7 +226,7 @@ def clean_lines(text: str) -> tuple[list[str], list[str]]:
 
 
 def _is_heading(line: str) -> bool:
-    return len(line) <= 40 and line[-1] not in _SENTENCE_END and "。" not in line
+    return len(line) <= 40 and line[-1] not in _TEXT_END and "。" not in line
 
 
 def _numbered_item(line: str) -> str | None:
@@ -322,16 +329,26 @@ def _split_conclusion(blocks: list[_Block]) -> list[_Block]:
     return [*blocks[: items[-1]], _Block(last.headings, last.paragraphs[:1]), closing, *blocks[items[-1] + 1:]]
 
 
-def split_article(source: str, text: str) -> tuple[list[Passage], list[str]]:
-    """One article's text → its passages and its fiction notices."""
+@dataclass(frozen=True)
+class Article:
+    passages: list[Passage]
+    notices: list[str]  # the article's own fiction notices
+    left_out: list[str]  # headings with no text under them, nor under any heading inside them
+
+
+def split_article(source: str, text: str) -> Article:
+    """One article's text → its passages, its fiction notices and the headings left without text
+    (often a one-line answer without 。, read as a heading: the maintainer must hear of it)."""
     lines, notices = clean_lines(text)
     if not lines:
         raise KnowledgeError(source, "no content left after cleaning")
     markdown = source.endswith(".md") and any(_MD_HEADING.match(line) for line in lines)
     blocks = _blocks_of_markdown(lines) if markdown else _blocks_of_plain_article(lines)
     blocks = [piece for block in blocks for piece in _split_inline_leads(block)]
+    with_text = {block.headings[:depth] for block in blocks if block.paragraphs for depth in range(1, len(block.headings) + 1)}
+    left_out = [block.headings[-1] for block in blocks if block.headings not in with_text]
     blocks = _split_conclusion(_outline_lead_ins([block for block in blocks if block.paragraphs]))
-    return _mark_framing(_passages_from_blocks(source, blocks)), notices
+    return Article(_mark_framing(_passages_from_blocks(source, blocks)), notices, left_out)
 
 
 def _mark_framing(passages: list[Passage]) -> list[Passage]:
@@ -373,7 +390,14 @@ def read_qa_csv(path: Path, text: str) -> list[Passage]:
     missing = {"question", "answer"} - set(reader.fieldnames or ())
     if missing:
         raise KnowledgeError(path, f"missing column(s): {', '.join(sorted(missing))}", 1)
-    return [_qa_passage(path, reader.line_num, row) for row in reader]
+    passages = []
+    for row in reader:
+        if None in row:  # more fields than the header: an answer's own commas split it
+            raise KnowledgeError(path, f"{len(reader.fieldnames or ()) + len(row[None])} fields where the header has "
+                                 f"{len(reader.fieldnames or ())}; put an answer that holds commas in double quotes",
+                                 reader.line_num)
+        passages.append(_qa_passage(path, reader.line_num, row))
+    return passages
 
 
 def read_qa_jsonl(path: Path, text: str) -> list[Passage]:
@@ -440,15 +464,35 @@ def _resolve(key: str, passages: list[Passage]) -> list[Passage]:
     ]
 
 
-def attach_similar(passages: list[Passage], path: Path, entries: list[tuple[int, str, str]]) -> list[Passage]:
+def attach_similar(passages: list[Passage], path: Path, entries: list[tuple[int, str, str]],
+                   skip_bad: bool = False) -> tuple[list[Passage], list[str]]:
+    """The passages with the similar questions of one file attached, and (with ``skip_bad``) the
+    keys left out: a key that names no passage or several is an error, or with ``skip_bad`` only
+    that key's questions are left out, not the rest of the file."""
     extra: dict[str, list[str]] = {}
+    left_out: list[str] = []
     for line, key, question in entries:
         matches = _resolve(key, passages)
-        if len(matches) != 1:
-            reason = "names no passage" if not matches else f"names {len(matches)} passages; use the id or a longer heading path"
-            raise KnowledgeError(path, f"[{key}] {reason}", line)
-        extra.setdefault(matches[0].id, []).append(question)
-    return [replace(p, similar=p.similar + tuple(extra[p.id])) if p.id in extra else p for p in passages]
+        if len(matches) == 1:
+            extra.setdefault(matches[0].id, []).append(question)
+            continue
+        error = KnowledgeError(path, f"[{key}] {_unresolved(key, matches, passages)}", line)
+        if not skip_bad:
+            raise error
+        if f"{error}; its questions are left out" not in left_out:
+            left_out.append(f"{error}; its questions are left out")
+    return [replace(p, similar=p.similar + tuple(extra[p.id])) if p.id in extra else p for p in passages], left_out
+
+
+def _unresolved(key: str, matches: list[Passage], passages: list[Passage]) -> str:
+    """Why a key names no passage or several, and what it may have meant."""
+    if matches:
+        files = ", ".join(dict.fromkeys(p.source for p in matches))
+        return f"names {len(matches)} passages (in {files}); use the id or a longer heading path"
+    last = re.split(r"›|>", key)[-1].strip()
+    near = difflib.get_close_matches(last, list(dict.fromkeys(p.headings[-1] for p in passages)), n=1, cutoff=0.6)
+    hint = f"did you mean [{near[0]}]?" if near else "was the heading renamed, or its article removed?"
+    return f"names no passage ({hint})"
 
 
 def _is_knowledge_file(path: Path) -> bool:
@@ -458,6 +502,16 @@ def _is_knowledge_file(path: Path) -> bool:
         and not name.startswith((".", "readme"))
         and name.endswith(ARTICLE_SUFFIXES + QA_SUFFIXES)
     )
+
+
+def _misspelt_data_suffix(name: str) -> str | None:
+    """The data-file suffix a name comes close to without having it ("x.similiar.txt"), if any."""
+    parts = name.split(".")
+    if len(parts) < 3 or name.endswith((SIMILAR_SUFFIX, UNANSWERABLE_SUFFIX)):
+        return None
+    kinds = {suffix.split(".")[1]: suffix for suffix in (SIMILAR_SUFFIX, UNANSWERABLE_SUFFIX)}
+    close = difflib.get_close_matches(parts[-2], kinds, n=1, cutoff=0.6)
+    return kinds[close[0]] if close else None
 
 
 def load_knowledge(folder: Path, skip_bad: bool = False, limits: FileLimits | None = None) -> Knowledge:
@@ -478,6 +532,7 @@ def load_knowledge(folder: Path, skip_bad: bool = False, limits: FileLimits | No
     encodings: dict[str, str] = {}
     similar_files: list[tuple[Path, str]] = []
     topics: list[Topic] = []
+    warnings: list[str] = []
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.iterdir() if _is_knowledge_file(p)):
         try:
@@ -487,6 +542,8 @@ def load_knowledge(folder: Path, skip_bad: bool = False, limits: FileLimits | No
             digest.update(f"{path.name}\0{len(data)}\0".encode("utf-8") + data)
             text, encodings[path.name] = decode(path, data)
             name = path.name.lower()
+            if misspelt := _misspelt_data_suffix(name):
+                warnings.append(f"{path.name}: read as an article; did you mean {misspelt}?")
             if name.endswith(SIMILAR_SUFFIX):
                 similar_files.append((path, text))
             elif name.endswith(UNANSWERABLE_SUFFIX):
@@ -496,26 +553,33 @@ def load_knowledge(folder: Path, skip_bad: bool = False, limits: FileLimits | No
             elif name.endswith(".jsonl"):
                 passages += read_qa_jsonl(path, text)
             else:
-                found, their_notices = split_article(path.name, text)
-                passages += found
-                notices += [n for n in their_notices if n not in notices]
+                article = split_article(path.name, text)
+                passages += article.passages
+                notices += [n for n in article.notices if n not in notices]
+                warnings += [f"{path.name}: 「{heading}」 has no text under it and is left out (a one-line answer "
+                             "needs 。 at its end, or it reads as a heading)" for heading in article.left_out]
         except KnowledgeError as error:
             if not skip_bad:
                 raise
             digest.update(f"{path.name}\0skipped\0".encode("utf-8"))
             skipped.append(str(error))
-    passages, warnings = unique_ids(passages)
-    for warning in warnings:
-        log.warning("%s", warning)
+    passages, renamed = unique_ids(passages)
+    warnings += renamed
     for path, text in similar_files:
         try:
-            passages = attach_similar(passages, path, read_similar(path, text))
+            passages, left_out = attach_similar(passages, path, read_similar(path, text), skip_bad)
+            skipped += left_out
         except KnowledgeError as error:
             if not skip_bad:
                 raise
             skipped.append(str(error))
     if not passages:
         raise KnowledgeError(folder, "no usable passage in the knowledge folder")
+    asked = {question: p for p in passages for question in p.similar}
+    warnings += [f"「{q}」 is both a similar question of [{asked[q].headings[-1]}] and an out-of-scope example of "
+                 f"[{topic.name}]; keep it in one" for topic in topics for q in topic.questions if q in asked]
+    for warning in warnings:
+        log.warning("%s", warning)
     return Knowledge(tuple(passages), tuple(notices), tuple(skipped), encodings, digest.hexdigest(), tuple(warnings),
                      tuple(topics))
 

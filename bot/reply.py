@@ -53,6 +53,7 @@ class Messages:
     console_no_such_choice: str
     console_unknown_command: str
     console_nothing_to_expand: str
+    console_nothing_to_decline: str
     console_knows: str
     console_source_line: str
     examples: tuple[str, ...]

@@ -159,6 +159,15 @@ def test_input_that_is_not_utf8_is_answered_with_one_warning():
     assert process.stderr.decode().count("not valid UTF-8") == 1
 
 
+def test_an_eval_file_that_cannot_be_read_is_named_with_its_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("借呗升级失败怎么办\n", encoding="utf-8")
+    (tmp_path / "keys.jsonl").write_text('{"q": "借呗升级失败怎么办", "answer": []}\n', encoding="utf-8")
+    for name, said in (("notes.txt", "notes.txt:1: not a JSON line"), ("keys.jsonl", 'keys.jsonl:1: each line needs "question"'),
+                       ("absent.jsonl", "absent.jsonl: cannot read")):
+        result = run_faqbot("--lexical", "eval", str(tmp_path / name))
+        assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr
+
+
 def test_eval_json_is_one_compact_object_a_script_can_grep(tmp_path):
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "借呗升级失败怎么办", "expect": []}\n', encoding="utf-8")

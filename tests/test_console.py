@@ -141,6 +141,10 @@ def test_a_choice_can_be_typed_in_words(faq, m):
     assert none.text == m.console_none_noted and [e.kind for e in none.events] == ["none_of_these"]
     assert respond(faq, "第九个", shown, 3).text == m.console_no_such_choice.format(
         number=9, choices=f"1–{len(shown.options)}")
+    answered = respond(faq, "借呗升级失败怎么办", None, 3).shown  # its options are related questions: none to decline
+    for last in (None, answered):
+        declined = respond(faq, "都不是", last, 3)
+        assert declined.text == m.console_nothing_to_decline and not declined.events and declined.shown is last
 
 
 def test_a_refusal_offers_numbered_examples_that_a_number_asks(faq):

@@ -69,3 +69,13 @@ def test_calibration_learns_only_from_teaching_data():
     measure_only = {path for _, path, half in LABELLED_SETS if half is None}
     assert measure_only and not measure_only & {path for path, _ in specs}
     assert all(path.exists() for path, _ in specs)
+
+
+def test_calibrate_without_options_reproduces_the_shipped_calibration(faq):
+    """A maintainer who runs `faqbot calibrate` as the README says keeps the shipped strictness
+    and data: the shipped file was made by exactly the default command."""
+    from bot.calibration import _short, default_files
+    from bot.config import MAX_FALSE_ANSWERS
+
+    default = f"faqbot calibrate --max-false-answers {MAX_FALSE_ANSWERS} " + " ".join(map(_short, default_files()))
+    assert faq.calibration.made_by == default

@@ -63,10 +63,10 @@ def test_similar_questions_are_attached(knowledge):
 def test_ids_survive_edits_elsewhere_in_the_file(tmp_path):
     seed = SEEDS[0]
     text = seed.read_text(encoding="utf-8")
-    before = {p.headings: p.id for p in split_article(seed.name, text)[0]}
+    before = {p.headings: p.id for p in split_article(seed.name, text).passages}
     lines = text.splitlines()
     edited = "\n".join(lines[:3] + ["这是一段新加入的说明文字，用来检验编号不受位置影响。"] + lines[3:])
-    after = {p.headings: p.id for p in split_article(seed.name, edited)[0]}
+    after = {p.headings: p.id for p in split_article(seed.name, edited).passages}
     assert before == after
 
 
@@ -74,11 +74,11 @@ def test_gb18030_and_bom_articles_load(tmp_path):
     text = SEEDS[0].read_text(encoding="utf-8")
     (tmp_path / "a.txt").write_bytes(text.encode("gb18030"))
     (tmp_path / "b.txt").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    (tmp_path / "c.txt").write_bytes(text.encode("utf-16"))  # with its byte-order mark, as Windows Notepad saves it
     knowledge = load_knowledge(tmp_path)
-    assert knowledge.encodings == {"a.txt": "gb18030", "b.txt": "utf-8-sig"}
-    assert {p.answer for p in knowledge.passages if p.source == "a.txt"} == {
-        p.answer for p in knowledge.passages if p.source == "b.txt"
-    }
+    assert knowledge.encodings == {"a.txt": "gb18030", "b.txt": "utf-8-sig", "c.txt": "utf-16"}
+    answers = [{p.answer for p in knowledge.passages if p.source == name} for name in ("a.txt", "b.txt", "c.txt")]
+    assert answers[0] and answers[0] == answers[1] == answers[2]
 
 
 @pytest.mark.parametrize(
@@ -89,6 +89,7 @@ def test_gb18030_and_bom_articles_load(tmp_path):
         ("cut.txt", "借呗额度异常\n第二行".encode("utf-8")[:-1] + b"\xe5\x80", "cut.txt"),
         ("qa.csv", "question,reply\n借呗是什么,一种贷款\n".encode("utf-8"), "qa.csv:1"),
         ("qa.jsonl", '{"question": "a", "answer": "b"}\n{not json\n'.encode("utf-8"), "qa.jsonl:2"),
+        ("commas.csv", "question,answer\n借呗是什么,一种贷款\n借呗怎么关闭,打开借呗,点设置\n".encode("utf-8"), "commas.csv:3"),
     ],
 )
 def test_a_bad_file_stops_the_load_naming_it(tmp_path, name, content, where):
@@ -121,9 +122,40 @@ def test_similar_questions_naming_no_passage_are_an_error(tmp_path):
     (tmp_path / "x.similar.txt").write_text("[不存在的标题]\n随便问问\n", encoding="utf-8")
     with pytest.raises(KnowledgeError, match=r"x\.similar\.txt:1"):
         load_knowledge(tmp_path)
+    (tmp_path / "x.similar.txt").write_text("[账户状态的异常]\n随便问问\n[账户状态异常]\n有逾期还能升级吗\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"x\.similar\.txt:1: .*did you mean \[账户状态异常\]"):
+        load_knowledge(tmp_path)
+    skipping = load_knowledge(tmp_path, skip_bad=True)  # only the bad key's questions are left out
+    assert len(skipping.skipped) == 1 and "账户状态的异常" in skipping.skipped[0]
+    assert next(p for p in skipping.passages if p.headings[-1] == "账户状态异常").similar == ("有逾期还能升级吗",)
     (tmp_path / "x.similar.txt").write_text("[账户状态异常]\n有逾期还能升级吗\n", encoding="utf-8")
     passage = next(p for p in load_knowledge(tmp_path).passages if p.headings[-1] == "账户状态异常")
     assert passage.similar == ("有逾期还能升级吗",)
+
+
+def test_an_faq_article_whose_headings_ask_gets_a_passage_per_question():
+    article = split_article("faq.txt", "借呗常见问题\n借呗的还款日可以修改吗？\n不可以，以借款时约定为准。\n"
+                                       "Can I repay early?\n可以，在借呗页面选择提前还款。\n")
+    assert [(p.headings[-1], p.answer) for p in article.passages] == [
+        ("借呗的还款日可以修改吗？", "不可以，以借款时约定为准。"), ("Can I repay early?", "可以，在借呗页面选择提前还款。")]
+
+
+def test_what_a_maintainer_may_not_mean_is_said_naming_the_file(tmp_path, caplog):
+    (tmp_path / "faq.txt").write_text("借呗逾期问题\n逾期一天有影响吗\n会产生少量罚息\n还款日能改吗\n还款日以借款时约定为准，不能修改。\n",
+                                      encoding="utf-8")
+    (tmp_path / "mine.unanswered.txt").write_text("[彩票]\n> 不回答彩票问题。\n借呗能买彩票吗\n", encoding="utf-8")
+    (tmp_path / "mine.similiar.txt").write_text("[还款日能改吗]\n还款日可以换吗\n", encoding="utf-8")
+    (tmp_path / "mine.similar.txt").write_text("[还款日能改吗]\n还款日能往后推吗\n", encoding="utf-8")
+    (tmp_path / "mine.unanswerable.txt").write_text("[还款]\n> 请问客服。\n还款日能往后推吗\n", encoding="utf-8")
+    knowledge = load_knowledge(tmp_path)
+    warnings = "\n".join(knowledge.warnings)
+    assert "faq.txt: 「逾期一天有影响吗」" in warnings and "「会产生少量罚息」" in warnings  # a one-line answer without 。
+    assert "「还款日能改吗」" not in warnings
+    assert "mine.unanswered.txt: read as an article; did you mean .unanswerable.txt?" in warnings
+    assert "mine.similiar.txt: read as an article; did you mean .similar.txt?" in warnings
+    assert "「还款日能往后推吗」 is both a similar question of [还款日能改吗] and an out-of-scope example of [还款]" in warnings
+    assert all(warning in caplog.text for warning in knowledge.warnings)
+    assert not load_knowledge(KNOWLEDGE).warnings
 
 
 def test_a_link_that_leaves_the_folder_is_refused_naming_it(tmp_path):

@@ -173,7 +173,7 @@ def test_related_questions_are_other_distinct_passages_and_never_an_articles_fra
 def test_an_articles_introduction_and_closing_are_told_from_its_structure_not_their_names():
     article = "\n".join(["标题", "开头的介绍段落，说明背景。", "原因一", "第一个原因的说明。",
                          "办法二", "第二个办法的说明。", "最后几句话", "总结全文的收尾段落。"])
-    passages, _ = split_article("a.txt", article)
+    passages = split_article("a.txt", article).passages
     assert [p.framing for p in passages] == [True, False, False, True]
 
 
