@@ -271,6 +271,9 @@ def _report(args: argparse.Namespace, faq) -> int:
         print("faqbot: error: --days must be a positive number of days", file=sys.stderr)
         return 2
     path = args.log or log_dir() / LOG_FILE
+    if args.write and (args.write.exists() or args.write.is_symlink()):  # said before the work, not after
+        print(f"faqbot: error: {args.write} already exists; name a new file for the drafts", file=sys.stderr)
+        return 1
     if not path.exists():
         print(f"faqbot: no log at {path} yet: nothing was refused or marked 👎", file=sys.stderr)
         return 0

@@ -221,8 +221,9 @@ def render_suggestions(result: Suggestions) -> str:
 def _proposal(suggestion: Suggestion) -> str:
     if suggestion.passage is not None:
         return f"作为相似问加到「{visible(suggestion.passage.question)}」（把握 {suggestion.share:.2f}）"
-    nearest = f"；最接近不答话题 [{visible(suggestion.topic)}]" if suggestion.topic else ""
-    return f"没有资料讲这个：写一段新资料，或加到 *.unanswerable.txt{nearest}"
+    if suggestion.topic:
+        return f"已按不答话题 [{visible(suggestion.topic)}] 回复；若资料应该回答它，写一段新资料，并删掉该话题里相近的例子"
+    return "没有资料讲这个：写一段新资料，或加到 *.unanswerable.txt"
 
 
 def render_brief(result: Suggestions, top: int = 5) -> str:
