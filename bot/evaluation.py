@@ -178,8 +178,8 @@ def _project_root() -> Path:
 PROJECT_ROOT = _project_root()
 REAL_LABELS = PROJECT_ROOT / "tests" / "data" / "real_labels.jsonl"
 LABELLERS = ("second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
-             "twelfth", "thirteenth", "fourteenth", "fifteenth")
-MEASURE_ONLY = ("third", "tenth", "eleventh", "fourteenth", "fifteenth")  # nothing is learned from them; the others have a teaching half
+             "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth")
+MEASURE_ONLY = ("third", "tenth", "eleventh", "fourteenth", "fifteenth", "sixteenth", "seventeenth")  # nothing is learned from them; the others have a teaching half
 LABELLED_SETS = (  # what ``faqbot eval`` scores by default (name, file, the half that measures; None: all of it)
     ("real", REAL_LABELS, "measure"),
     *((f"real, {name} labeller", PROJECT_ROOT / "tests" / "data" / f"{name}_labels.jsonl",
