@@ -331,9 +331,9 @@ def _split_conclusion(blocks: list[_Block]) -> list[_Block]:
 
 @dataclass(frozen=True)
 class Article:
-    passages: list[Passage]
-    notices: list[str]  # the article's own fiction notices
-    left_out: list[str]  # headings with no text under them, nor under any heading inside them
+    passages: tuple[Passage, ...]
+    notices: tuple[str, ...]  # the article's own fiction notices
+    left_out: tuple[str, ...]  # headings with no text under them, nor under any heading inside them
 
 
 def split_article(source: str, text: str) -> Article:
@@ -348,7 +348,7 @@ def split_article(source: str, text: str) -> Article:
     with_text = {block.headings[:depth] for block in blocks if block.paragraphs for depth in range(1, len(block.headings) + 1)}
     left_out = [block.headings[-1] for block in blocks if block.headings not in with_text]
     blocks = _split_conclusion(_outline_lead_ins([block for block in blocks if block.paragraphs]))
-    return Article(_mark_framing(_passages_from_blocks(source, blocks)), notices, left_out)
+    return Article(tuple(_mark_framing(_passages_from_blocks(source, blocks))), tuple(notices), tuple(left_out))
 
 
 def _mark_framing(passages: list[Passage]) -> list[Passage]:
@@ -479,9 +479,9 @@ def attach_similar(passages: list[Passage], path: Path, entries: list[tuple[int,
         error = KnowledgeError(path, f"[{key}] {_unresolved(key, matches, passages)}", line)
         if not skip_bad:
             raise error
-        if f"{error}; its questions are left out" not in left_out:
-            left_out.append(f"{error}; its questions are left out")
-    return [replace(p, similar=p.similar + tuple(extra[p.id])) if p.id in extra else p for p in passages], left_out
+        left_out.append(f"{error}; its questions are left out")
+    attached = [replace(p, similar=p.similar + tuple(extra[p.id])) if p.id in extra else p for p in passages]
+    return attached, list(dict.fromkeys(left_out))  # each bad key once
 
 
 def _unresolved(key: str, matches: list[Passage], passages: list[Passage]) -> str:
