@@ -28,8 +28,9 @@ what was sent, so when Telegram did carry out a sendMessage whose answer then go
 shows that reply twice. A repeated answer is visible and harmless; a question silently left
 unanswered is not.
 
-Fair service. Each chat has a token bucket (``FAQBOT_CHAT_LIMIT``, default 5 questions in 10 s):
-past it, the chat hears one polite "slow down" per burst and the rest is dropped and counted
+Fair service. Each private chat, and each member of a group, has a token bucket
+(``FAQBOT_CHAT_LIMIT``, default 5 questions in 10 s; button presses have buckets of their own):
+past it, the sender hears one polite "slow down" per burst and the rest is dropped and counted
 (/stats), never queued. Answers are computed in worker threads, so polling and sending never wait
 on a question; on SIGINT/SIGTERM questions are still computed for ``STOP_GRACE`` seconds, then the
 rest is dropped (and counted in the last log line), while every answer computed is still sent: a
@@ -41,7 +42,7 @@ user names and ids never; the token and the webhook secret are blanked out of ev
 Environment: ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_API_BASE``, ``FAQBOT_WEBHOOK_SECRET`` (webhook mode),
 ``FAQBOT_ADMINS`` (user ids allowed /reload, /stats and /report), ``FAQBOT_SEND_RATE`` (messages a second the
 bot allows itself: default 30, Telegram's limit; 0 for no pacing, for a local test server),
-``FAQBOT_CHAT_LIMIT`` (questions per seconds from one chat, "5/10"; 0 for none), ``FAQBOT_LOG_DIR``
+``FAQBOT_CHAT_LIMIT`` (questions per seconds from one sender, "5/10"; 0 for none), ``FAQBOT_LOG_DIR``
 (the question log and its salt)."""
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, Hashable, TypeVar
 from urllib.parse import urlsplit
 
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message,
@@ -80,7 +81,7 @@ from .knowledge import KnowledgeError, Passage
 from .reply import Answer, compose_chosen, render_html, split_message, view
 from .search import Refusal, SearchResult
 from .suggest import recent_report
-from .text import RESOURCES, question_text
+from .text import RESOURCES, has_words, question_text
 
 log = logging.getLogger("faqbot.telegram")
 
@@ -244,7 +245,7 @@ def send_rate(text: str) -> float:
 
 
 def chat_limit(text: str) -> ChatLimit | None:
-    """FAQBOT_CHAT_LIMIT: "questions/seconds" one chat may ask (default 5/10); 0 turns it off."""
+    """FAQBOT_CHAT_LIMIT: "questions/seconds" one sender may ask (default 5/10); 0 turns it off."""
     text = text.strip()
     if not text:
         return ChatLimit()
@@ -264,7 +265,7 @@ def chat_limit(text: str) -> ChatLimit | None:
 
 @dataclass(frozen=True)
 class ChatLimit:
-    """At most ``questions`` at once from one chat, and one more every ``seconds / questions``."""
+    """At most ``questions`` at once from one sender, and one more every ``seconds / questions``."""
 
     questions: int = 5
     seconds: float = 10.0
@@ -277,55 +278,60 @@ class Verdict(Enum):
 
 
 class Buckets:
-    """A token bucket per chat. A burst ends when the chat's bucket has filled up again; a full
-    bucket is forgotten, so memory holds only the chats asking right now."""
+    """A token bucket per sender (any hashable key: ``admitted`` uses chat, member and kind). A
+    burst ends when the bucket has filled up again; a full bucket is forgotten, so memory holds
+    only the senders asking right now."""
 
     def __init__(self, limit: ChatLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.clock = limit, clock
-        self._chats: dict[int, tuple[float, float, bool]] = {}  # chat → (tokens, when, told)
+        self._senders: dict[Hashable, tuple[float, float, bool]] = {}  # key → (tokens, when, told)
         self._forget_at = FORGET_AFTER  # the next sweep, when this many chats are held
         self._lock = threading.Lock()
 
-    def take(self, chat: int) -> Verdict:
+    def take(self, key: Hashable) -> Verdict:
         with self._lock:
             now = self.clock()
-            tokens, told = self._tokens(chat, now)
+            tokens, told = self._tokens(key, now)
             if tokens >= 1:
-                self._chats[chat] = (tokens - 1, now, told)
+                self._senders[key] = (tokens - 1, now, told)
                 return Verdict.ANSWER
-            self._chats[chat] = (tokens, now, True)
+            self._senders[key] = (tokens, now, True)
             return Verdict.DROP if told else Verdict.SLOW_DOWN
 
-    def _tokens(self, chat: int, now: float) -> tuple[float, bool]:
-        """The chat's tokens now, and whether it was told in the burst still going on."""
+    def _tokens(self, key: Hashable, now: float) -> tuple[float, bool]:
+        """The sender's tokens now, and whether it was told in the burst still going on."""
         full = float(self.limit.questions)
-        tokens, when, told = self._chats.get(chat, (full, now, False))
+        tokens, when, told = self._senders.get(key, (full, now, False))
         tokens = min(full, tokens + (now - when) * full / self.limit.seconds)
-        if len(self._chats) >= self._forget_at:
+        if len(self._senders) >= self._forget_at:
             self._forget(now)
         return tokens, told and tokens < full
 
     def _forget(self, now: float) -> None:
         full, rate = float(self.limit.questions), self.limit.questions / self.limit.seconds
-        self._chats = {chat: state for chat, state in self._chats.items() if state[0] + (now - state[1]) * rate < full}
-        self._forget_at = len(self._chats) + FORGET_AFTER  # a sweep per FORGET_AFTER new chats: linear
+        self._senders = {key: state for key, state in self._senders.items() if state[0] + (now - state[1]) * rate < full}
+        self._forget_at = len(self._senders) + FORGET_AFTER  # a sweep per FORGET_AFTER new senders: linear
 
 
 async def admitted(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """Whether the update's chat is within its limit. The first message over it hears "slow
-    down" (a button press sees it as a note); the rest of the burst is dropped and counted."""
+    """Whether the update's sender is within its limit: in a private chat the chat's, in a group
+    each member's (one member's flood never silences the others), button presses counted apart
+    from questions (reading the buttons never costs the next question). The first message over it
+    hears "slow down" (a button press sees it as a note); the rest of the burst is dropped."""
     buckets: Buckets | None = context.bot_data["buckets"]
     chat = update.effective_chat
     if buckets is None or chat is None:
         return True
-    verdict = buckets.take(chat.id)
+    user = update.effective_user
+    sender = user.id if user is not None and chat.type != ChatType.PRIVATE else 0  # in a group, each member
+    verdict = buckets.take((chat.id, sender, update.callback_query is not None))  # presses apart from questions
     if verdict is Verdict.ANSWER:
         return True
     context.bot_data["counts"]["dropped"] += 1
     if verdict is Verdict.SLOW_DOWN:
         log.info("chat %s is over its limit; its messages are dropped until it slows down", pseudonym(context, chat.id))
         if update.callback_query:
-            await with_retries(lambda: update.callback_query.answer(TEXTS["slow_down"]))
+            await acknowledge(update.callback_query, TEXTS["slow_down"])
         elif update.message:
             await reply_text(update, context, TEXTS["slow_down"])
     return False
@@ -433,7 +439,7 @@ def build_application(token: str, faq: FAQ, settings: Settings, questions: Quest
     application.add_handler(CommandHandler("reload", reload_command, filters=new & admin))
     application.add_handler(CommandHandler("stats", stats_command, filters=new & admin))
     application.add_handler(CommandHandler("report", report_command, filters=new & admin))
-    application.add_handler(MessageHandler(new & filters.ChatType.PRIVATE & filters.COMMAND, unknown_command))
+    application.add_handler(MessageHandler(new & filters.COMMAND, unknown_command))
     application.add_handler(MessageHandler(new & filters.ChatType.PRIVATE & filters.TEXT, private_text))
     application.add_handler(MessageHandler(new & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND,
                                            group_text))
@@ -555,8 +561,12 @@ async def report_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A command the bot does not have, or one for administrators only (private chat): a pointer to /help."""
-    if await admitted(update, context):
+    """A command the bot does not have, or one for administrators only: a pointer to /help, in a
+    private chat, or in a group when the command names this bot (``/foo@bot``; a bare ``/foo``
+    there may be another bot's)."""
+    command = re.match(r"/\w+@(\w+)", update.message.text or "")
+    named = command is not None and command.group(1).lower() == (context.bot.username or "").lower()
+    if (update.effective_chat.type == ChatType.PRIVATE or named) and await admitted(update, context):
         await reply_text(update, context, TEXTS["unknown_command"])
 
 
@@ -572,11 +582,14 @@ async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 
 async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A sticker, photo, voice note or file: please ask in text (in a group, only when addressed)."""
+    """A sticker, photo, voice note or file: its caption is the question (a screenshot with a line
+    under it); without one, please ask in text. In a group, only when addressed."""
     message = update.message
     if message.chat.type != ChatType.PRIVATE and not addressed_to_bot(message, context.bot.id, context.bot.username):
         return
-    if await admitted(update, context):
+    if has_words(question_of(message, context.bot.username)):
+        await answer_message(update, context)
+    elif await admitted(update, context):
         await reply_text(update, context, TEXTS["text_only"].format(example=_example(context.bot_data["faq"])))
 
 
@@ -589,7 +602,7 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     press = parse_button(query.data, data["passages"], len(data["faq"].messages.examples))
     if press is None:
-        await with_retries(lambda: query.answer(TEXTS["button_expired"]))
+        await acknowledge(query, TEXTS["button_expired"])
         return
     await PRESSES[press.kind](update, context, press)
 
@@ -602,11 +615,11 @@ async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press)
     chat_id = update.effective_chat.id if update.effective_chat else None
     log.info("feedback %s passage=%s chat=%s", "up" if press.sign == "+" else "down", press.passage.id,
              pseudonym(context, chat_id))
-    question = question_behind(query.message, context.bot.username) or press.passage.question
+    question = question_behind(query.message, context.bot.id, context.bot.username) or press.passage.question
     answer_key = query.message.message_id if query.message else None
     note_question(context, "upvote" if press.sign == "+" else "downvote", chat_id, question, None, [press.passage.id],
                   voter=query.from_user.id if query.from_user else chat_id, answer=answer_key)
-    await with_retries(lambda: query.answer(TEXTS["feedback_thanks"]))
+    await acknowledge(query, TEXTS["feedback_thanks"])
     await edit_markup(query, voted(query.message, press.sign))
 
 
@@ -617,7 +630,7 @@ async def expand(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Pres
     faq: FAQ = context.bot_data["faq"]
     full = render_html(compose_chosen(press.passage, SearchResult(press.passage.question, (), (), None), faq.messages),
                        full=True)
-    await with_retries(lambda: query.answer())
+    await acknowledge(query)
     markup = without(query.message, query.data)
     if isinstance(query.message, Message) and len(split_message(full)) == 1:
         try:
@@ -643,10 +656,10 @@ async def chosen(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Pres
     if answer is None:  # the bot is stopping
         return
     if press.kind == "pick":
-        asked = question_behind(query.message, context.bot.username)
+        asked = question_behind(query.message, context.bot.id, context.bot.username)
         if asked:
             note_question(context, "clarify_pick", query.message.chat.id, asked, None, [passage.id])
-    await with_retries(lambda: query.answer())
+    await acknowledge(query)
     await send_answer(context, query.message.chat.id, answer, query.message.message_id)
     if press.kind == "rel":
         await edit_markup(query, without(query.message, query.data))
@@ -656,14 +669,14 @@ async def unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE, press: 
     """都不是 / 这个问题应该能回答: the question goes to the maintainer's log (with the candidates
     shown, for 都不是), the button leaves the keyboard, and the user hears it was noted."""
     query = update.callback_query
-    asked = question_behind(query.message, context.bot.username)
+    asked = question_behind(query.message, context.bot.id, context.bot.username)
     if asked is None:
-        await with_retries(lambda: query.answer(TEXTS["button_expired"]))
+        await acknowledge(query, TEXTS["button_expired"])
         return
     shown = [p.id for p in candidates(query.message, context.bot_data["passages"])] if press.kind == "none" else []
     note_question(context, "none_of_these" if press.kind == "none" else "should_answer", query.message.chat.id,
                   asked, None, shown)
-    await with_retries(lambda: query.answer(TEXTS["noted"]))
+    await acknowledge(query, TEXTS["noted"])
     await edit_markup(query, without(query.message, query.data))
 
 
@@ -672,13 +685,13 @@ async def example_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE, pr
     query = update.callback_query
     faq: FAQ = context.bot_data["faq"]
     if not isinstance(query.message, Message):
-        await with_retries(lambda: query.answer(TEXTS["button_expired"]))
+        await acknowledge(query, TEXTS["button_expired"])
         return
     top_k = context.bot_data["settings"].top_k
     answer = await compute(context, lambda: faq.ask(faq.messages.examples[press.example], top_k))
     if answer is None:
         return
-    await with_retries(lambda: query.answer())
+    await acknowledge(query)
     await send_answer(context, query.message.chat.id, answer, query.message.message_id)
 
 
@@ -721,11 +734,7 @@ async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     faq: FAQ = context.bot_data["faq"]
     if not await admitted(update, context):
         return
-    question = question_of(message, context.bot.username)
-    replied = message.reply_to_message
-    if not question and replied and replied.from_user and replied.from_user.id != context.bot.id:
-        question = question_of(replied, context.bot.username)  # "@bot" under someone else's question
-    question = question_text(question)
+    question = asked_in(message, context.bot.id, context.bot.username)
     if not question:
         await reply_text(update, context, faq.messages.empty_question)
         return
@@ -903,6 +912,16 @@ async def send_html(bot, chat_id: int, text: str, reply_to: int | None = None,
                                                             reply_markup=markup, link_preview_options=NO_PREVIEW))
 
 
+async def acknowledge(query, text: str | None = None) -> None:
+    """Answer a button press (the spinner stops; ``text`` as a note). Telegram refuses the answer
+    to a press it thinks too old (one made while the bot was down, handled from the backlog): the
+    press is carried out all the same, only its spinner has long stopped."""
+    try:
+        await with_retries(lambda: query.answer(text))
+    except BadRequest as error:
+        log.info("a button press could not be answered (%s); carrying it out all the same", error)
+
+
 def transient(error: TelegramError) -> bool:
     """Whether trying again may succeed: a network failure or time-out, HTTP 5xx, 429, or an answer
     that is not JSON (for which python-telegram-bot raises a bare TelegramError). A refusal (400,
@@ -991,13 +1010,23 @@ def question_of(message: Message, username: str | None) -> str:
     return text.strip(" \t\r\n,，:：")
 
 
-def question_behind(message, username: str | None) -> str | None:
+def asked_in(message: Message, bot_id: int, username: str | None) -> str:
+    """The question a message asks: its own words, or, when it holds none ("@bot" alone, replying
+    to someone else's message), the words of the message it replies to."""
+    question = question_of(message, username)
+    replied = message.reply_to_message
+    if not question and replied and replied.from_user and replied.from_user.id != bot_id:
+        question = question_of(replied, username)
+    return question_text(question)
+
+
+def question_behind(message, bot_id: int, username: str | None) -> str | None:
     """For a button under an answer: the user's question it answered (None when that message is
     gone, Telegram no longer sends it, or the answer replied to the bot's own message)."""
     asked = message.reply_to_message if isinstance(message, Message) else None
     if asked is None or (asked.from_user and asked.from_user.is_bot):
         return None
-    return question_text(question_of(asked, username)) or None
+    return asked_in(asked, bot_id, username) or None
 
 
 def _example(faq: FAQ) -> str:

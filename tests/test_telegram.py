@@ -136,6 +136,20 @@ def test_a_private_question_gets_a_short_answer_under_its_heading_with_the_artic
     assert all(d.startswith("rel:") for d in data[1:-2]) and all(len(d.encode("utf-8")) <= 64 for d in data)
 
 
+def test_a_press_telegram_thinks_too_old_to_answer_is_carried_out_all_the_same(api, bot):
+    question, _ = ask(api, "借呗额度异常怎么办")
+    first = reply_to(api, question)
+    api.fail_next("answerCallbackQuery", 400, description="Bad Request: query is too old and response timeout expired "
+                                                          "or query ID is invalid")
+    press(api, first, "展开全文")
+    api.wait_for("editMessageText", lambda c: c.params["message_id"] == first.result["message_id"])
+
+
+def test_a_photo_with_a_caption_is_answered_from_the_caption(api, bot):
+    screenshot, _ = ask(api, None, caption="借呗升级失败怎么办", **PHOTO)
+    assert "来源：" in reply_to(api, screenshot).params["text"]
+
+
 def test_the_full_text_is_edited_into_the_answer_and_its_button_goes(api, bot, faq):
     question, _ = ask(api, "借呗升级失败怎么办")
     first = reply_to(api, question)
@@ -420,9 +434,11 @@ def test_administrator_commands_answer_only_administrators(api, bot):
     for command in ("/reload", "/stats"):
         private, _ = ask(api, command)
         assert "没有这个命令" in reply_to(api, private).params["text"]
-        in_group, _ = ask(api, f"{command}@faq_test_bot", chat_id=GROUP)
+        in_group, _ = ask(api, f"{command}@faq_test_bot", chat_id=GROUP)  # named: as in private
+        assert "没有这个命令" in reply_to(api, in_group).params["text"]
+        bare, _ = ask(api, command, chat_id=GROUP)  # perhaps another bot's: silence
         settle(api)
-        assert not api.calls_to("sendMessage", lambda c: _replies_to(c, in_group))
+        assert not api.calls_to("sendMessage", lambda c: _replies_to(c, bare))
     stats = admin_says(api, "/stats")
     assert "资料：3 篇，共" in stats and re.search(r"启动以来：回答 [1-9]\d* 个问题，未能回答 [1-9]\d* 个", stats)
 

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from bot.telegram import Buckets, ChatLimit, Stopping, Verdict, chat_limit, compute
-from fake_bot_api import PATIENCE, BotProcess, Call, FakeBotAPI, assert_private, new_token
+from fake_bot_api import PATIENCE, BotProcess, Call, FakeBotAPI, assert_private, callback_update, new_token
 
 TOKEN = new_token()
 FLOODER, NEIGHBOUR, ADMIN = 7350600001, 7350600002, 7350600003
@@ -50,7 +50,7 @@ def test_buckets_of_quiet_chats_are_forgotten(monkeypatch):
     for chat in range(1_000):
         buckets.take(chat)
         clock.now += 0.1
-    assert len(buckets._chats) <= 201
+    assert len(buckets._senders) <= 201
 
 
 def test_the_limit_is_five_in_ten_seconds_unless_set():
@@ -125,6 +125,31 @@ def test_a_flood_from_one_chat_gets_five_answers_one_slow_down_and_never_delays_
     assert bot.output().count("is over its limit") == 1
 
 
+def test_in_a_group_each_member_has_a_limit_of_their_own(api, bot):
+    group, members = -1007350620000, range(7350620001, 7350620008)  # seven members, one question each
+    for member in members:
+        api.push({"message": api.user_message("@faq_test_bot 借呗升级失败怎么办", chat_id=group, user_id=member,
+                                              chat_type="supergroup")})
+    assert api.wait_until(lambda: len(to_chat(api, group)) >= len(members), timeout=PATIENCE)
+    sent = [call.params["text"] for call in to_chat(api, group)]
+    assert len(sent) == len(members) and all("来源：" in text for text in sent)
+
+
+def test_pressing_buttons_never_costs_the_next_question(api, bot):
+    chat = 7350630001
+    api.push({"message": api.user_message("借呗升级失败怎么办", chat_id=chat, user_id=chat)})
+    assert api.wait_until(lambda: len(to_chat(api, chat)) == 1, timeout=PATIENCE)
+    answer = to_chat(api, chat)[0]
+    vote = next(button["callback_data"] for row in answer.params["reply_markup"]["inline_keyboard"] for button in row
+                if button["callback_data"].startswith("fb:+"))
+    for _ in range(FLOOD // 3):  # more presses than the limit of five
+        api.push(callback_update(api.message(chat, answer.result["message_id"]), vote, chat))
+    for question in ("借呗额度异常", "借呗账单没生成", "借呗分期还完没额度", "借呗升级失败了"):
+        api.push({"message": api.user_message(question, chat_id=chat, user_id=chat)})
+    assert api.wait_until(lambda: len(to_chat(api, chat)) >= 5, timeout=PATIENCE)
+    assert all(SLOW_DOWN not in call.params["text"] for call in to_chat(api, chat))
+
+
 def test_a_stop_drops_only_what_was_not_computed_and_sends_every_answer_that_was(api, bot):
     chats = range(7350610001, 7350610061)
     questions = [api.user_message("借呗分期还完了为什么没有额度", chat_id=chat, user_id=chat) for chat in chats]
@@ -138,3 +163,4 @@ def test_a_stop_drops_only_what_was_not_computed_and_sends_every_answer_that_was
     dropped = int(re.search(r"(\d+) not yet answered at the stop", bot.output()).group(1))
     again = {update["message"]["chat"]["id"] for update in api.unconfirmed() if "message" in update} & set(chats)
     assert len(answered) + dropped + len(again) == len(questions)  # none lost without a trace
+
