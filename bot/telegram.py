@@ -58,7 +58,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections import Counter
+from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
@@ -427,7 +427,7 @@ def build_application(token: str, faq: FAQ, settings: Settings, questions: Quest
         builder = builder.base_url(base_url)
     application = builder.build()
     application.bot_data.update(faq=faq, passages=button_passages(faq), settings=settings, questions=questions,
-                                counts=Counter(), reload_lock=asyncio.Lock(), buckets=limit and Buckets(limit),
+                                counts=Counter(), reload_lock=asyncio.Lock(), buckets=limit and Buckets(limit), presses=Recent(),
                                 workers=ThreadPoolExecutor(WORKERS, thread_name_prefix="faqbot-answer"),
                                 stopping=Stopping())
     new = filters.UpdateType.MESSAGE  # edited messages never get a second answer
@@ -601,10 +601,38 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not await admitted(update, context):
         return
     press = parse_button(query.data, data["passages"], len(data["faq"].messages.examples))
-    if press is None:
+    if press is None or not on_its_keyboard(query):
         await acknowledge(query, TEXTS["button_expired"])
         return
+    if press.kind != "vote" and data["presses"].seen((query.message.chat.id, query.message.message_id, query.data)):
+        await acknowledge(query)  # a double tap: carried out once (a vote may change, so it is never a repeat)
+        return
     await PRESSES[press.kind](update, context, press)
+
+
+def on_its_keyboard(query) -> bool:
+    """Whether the pressed data is on the keyboard of the message it came from (a "都不是" under a
+    plain answer is forged, a related question already answered is gone); True when Telegram no
+    longer sends the message, since then nothing can be checked."""
+    markup = query.message.reply_markup if isinstance(query.message, Message) else None
+    return markup is None or any(button.callback_data == query.data for row in markup.inline_keyboard for button in row)
+
+
+class Recent:
+    """The last ``size`` keys seen, oldest forgotten first: enough to know a double tap."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size, self._keys, self._lock = size, OrderedDict(), threading.Lock()
+
+    def seen(self, key: Hashable) -> bool:
+        """Whether ``key`` came before; it is remembered from now on."""
+        with self._lock:
+            if key in self._keys:
+                return True
+            self._keys[key] = None
+            if len(self._keys) > self.size:
+                self._keys.popitem(last=False)
+            return False
 
 
 async def vote(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:

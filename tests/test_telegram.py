@@ -176,6 +176,23 @@ def test_a_related_question_is_answered_in_a_new_message_with_its_own_buttons(ap
         api.message(PRIVATE, first.result["message_id"]))], timeout=PATIENCE)  # a second tap cannot repeat it
 
 
+def test_a_double_tap_is_carried_out_once_and_a_button_not_on_the_message_is_expired(api, bot, faq):
+    question, _ = ask(api, "借呗升级失败了怎么办呢")
+    first = reply_to(api, question)
+    message = api.message(PRIVATE, first.result["message_id"])  # as both taps saw it, before any edit
+    related = buttons(first)[1]["callback_data"]
+    taps = [callback_update(message, related, USER) for _ in range(2)]
+    for tap in taps:
+        api.push(tap)
+    for tap in taps:
+        api.wait_for("answerCallbackQuery", lambda c, tap=tap: _answers(c, tap))
+    settle(api)
+    assert len(api.calls_to("sendMessage", lambda c: _replies_to(c, first.result))) == 1
+    forged = callback_update(message, "none", USER)  # "都不是" belongs under a clarification, not here
+    api.push(forged)
+    assert api.wait_for("answerCallbackQuery", lambda c: _answers(c, forged)).params["text"] == "按钮已失效，请重新提问。"
+
+
 def test_a_vote_marks_the_keyboard_and_a_second_vote_replaces_the_first_in_the_log(api, bot):
     question, _ = ask(api, "借呗额度异常")
     answer = reply_to(api, question)
