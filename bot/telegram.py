@@ -517,8 +517,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     faq: FAQ = context.bot_data["faq"]
     text = TEXTS["help"].format(example=html.escape(_example(faq)),
                                 username=html.escape(context.bot.username or ""))
-    await send_chunks(context, update.effective_chat.id,
-                      f"{text}\n\n<i>⚠️ {html.escape(faq.messages.disclaimer_short)}</i>", update.message.message_id)
+    await reply_noting(update, context, text)
 
 
 async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -590,7 +589,7 @@ async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if has_words(question_of(message, context.bot.username)):
         await answer_message(update, context)
     elif await admitted(update, context):
-        await reply_text(update, context, TEXTS["text_only"].format(example=_example(context.bot_data["faq"])))
+        await reply_noting(update, context, html.escape(TEXTS["text_only"].format(example=_example(context.bot_data["faq"]))))
 
 
 async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -764,7 +763,7 @@ async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     question = asked_in(message, context.bot.id, context.bot.username)
     if not question:
-        await reply_text(update, context, faq.messages.empty_question)
+        await reply_noting(update, context, html.escape(faq.messages.empty_question))
         return
     top_k = context.bot_data["settings"].top_k
     answer = await compute(context, lambda: faq.ask(question, top_k))
@@ -791,6 +790,14 @@ def note_question(context: ContextTypes.DEFAULT_TYPE, kind: str, chat_id: int | 
 async def reply_text(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
     """Plain text (escaped for HTML) as a reply to the update's message."""
     await send_chunks(context, update.effective_chat.id, html.escape(text), update.message.message_id)
+
+
+async def reply_noting(update: Update, context: ContextTypes.DEFAULT_TYPE, text_html: str) -> None:
+    """A reply that stands in for an answer (/help, ask in text, ask a question), under the
+    disclaimer every answer carries, as answers show it."""
+    disclaimer = html.escape(context.bot_data["faq"].messages.disclaimer_short)
+    await send_chunks(context, update.effective_chat.id, f"{text_html}\n\n<i>⚠️ {disclaimer}</i>",
+                      update.message.message_id)
 
 
 async def send_answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, answer: Answer, reply_to: int | None) -> None:

@@ -306,7 +306,8 @@ def test_help_and_about(api, bot, faq):
 @pytest.mark.parametrize("content", [STICKER, PHOTO, VOICE, DOCUMENT], ids=["sticker", "photo", "voice", "file"])
 def test_a_sticker_photo_voice_note_or_file_is_asked_to_come_as_text(api, bot, content):
     message, _ = ask(api, None, **content)
-    assert "文字" in reply_to(api, message).params["text"]
+    text = reply_to(api, message).params["text"]
+    assert "文字" in text and "仅供参考" in text  # the disclaimer, as under every answer
 
 
 FORGED = ["", "fb:+:x\n2026-01-01 00:00:00 INFO faqbot.telegram: forged-line", "fb:-:forged#0123456789",
