@@ -364,7 +364,9 @@ class DenseIndex:
         cosines = self.store.matrix @ vector
         inside = cosines[self._question_rows]
         best, near = best_per_passage(inside, self._question_starts)
-        answer, _ = best_per_passage(cosines[self._answer_rows], self._answer_starts, 1)
+        answer = cosines[self._answer_rows]
+        if len(answer) > self.passage_count:  # some answers have several parts: each passage's best
+            answer = np.maximum.reduceat(answer, self._answer_starts)
         retrievers = {"dense_questions": best, "dense_near": near, "dense_answer": answer}
         if not len(self._outside_rows):
             return DenseSignals(retrievers, 0.0, None, 1.0, 0.0)

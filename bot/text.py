@@ -223,6 +223,8 @@ def has_words(text: str) -> bool:
 def sentence_groups(text: str, chars: int) -> list[str]:
     """A text cut after its sentences (and lines), neighbours joined while they fit in ``chars``
     characters: a short sentence is read with the next, a long one alone. Never empty."""
+    if len(text) <= chars and "\n" not in text and text.strip() == text:
+        return [text]  # all of it fits in one group: what the loop below returns, without its cost
     groups: list[str] = []
     for sentence in filter(str.strip, _AFTER_SENTENCE.split(text)):
         if groups and len(groups[-1]) + len(sentence) <= chars:
