@@ -285,7 +285,7 @@ class Buckets:
     def __init__(self, limit: ChatLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.clock = limit, clock
         self._senders: dict[Hashable, tuple[float, float, bool]] = {}  # key → (tokens, when, told)
-        self._forget_at = FORGET_AFTER  # the next sweep, when this many chats are held
+        self._forget_at = FORGET_AFTER  # the next sweep, when this many senders are held
         self._lock = threading.Lock()
 
     def take(self, key: Hashable) -> Verdict:
@@ -427,8 +427,8 @@ def build_application(token: str, faq: FAQ, settings: Settings, questions: Quest
         builder = builder.base_url(base_url)
     application = builder.build()
     application.bot_data.update(faq=faq, passages=button_passages(faq), settings=settings, questions=questions,
-                                counts=Counter(), reload_lock=asyncio.Lock(), buckets=limit and Buckets(limit), presses=Recent(),
-                                workers=ThreadPoolExecutor(WORKERS, thread_name_prefix="faqbot-answer"),
+                                counts=Counter(), reload_lock=asyncio.Lock(), buckets=limit and Buckets(limit),
+                                presses=Recent(), workers=ThreadPoolExecutor(WORKERS, thread_name_prefix="faqbot-answer"),
                                 stopping=Stopping())
     new = filters.UpdateType.MESSAGE  # edited messages never get a second answer
     admin = filters.User(user_id=admins)  # no administrators: matches nobody
@@ -589,7 +589,8 @@ async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if has_words(question_of(message, context.bot.username)):
         await answer_message(update, context)
     elif await admitted(update, context):
-        await reply_noting(update, context, html.escape(TEXTS["text_only"].format(example=_example(context.bot_data["faq"]))))
+        text_only = TEXTS["text_only"].format(example=_example(context.bot_data["faq"]))
+        await reply_noting(update, context, html.escape(text_only))
 
 
 async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -603,7 +604,8 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if press is None or not on_its_keyboard(query):
         await acknowledge(query, TEXTS["button_expired"])
         return
-    if press.kind != "vote" and data["presses"].seen((query.message.chat.id, query.message.message_id, query.data)):
+    chat_id = update.effective_chat.id if update.effective_chat else None
+    if press.kind != "vote" and data["presses"].seen((chat_id, getattr(query.message, "message_id", None), query.data)):
         await acknowledge(query)  # a double tap: carried out once (a vote may change, so it is never a repeat)
         return
     await PRESSES[press.kind](update, context, press)
